@@ -1,0 +1,1 @@
+"""HTTP surface only: OpenAI routes, health, error rendering, pure-ASGI middleware."""

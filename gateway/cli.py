@@ -1,0 +1,132 @@
+"""The `gateway` command: serve, check, demo, sim."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import sys
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated, Any
+
+import orjson
+import typer
+
+from gateway.config.loader import load_config
+from gateway.config.yamlsrc import ConfigError
+from gateway.settings import Settings
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+
+ProvidersOpt = Annotated[
+    Path | None, typer.Option("--providers", help="providers.yaml [env GATEWAY_PROVIDERS]")
+]
+PoliciesOpt = Annotated[
+    Path | None, typer.Option("--policies", help="policies folder [env GATEWAY_POLICIES]")
+]
+
+
+def _settings(**overrides: Any) -> Settings:
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True
+    )
+
+
+def _fail(exc: ConfigError) -> None:
+    for problem in exc.problems:
+        typer.secho(str(problem), fg=typer.colors.RED, err=True)
+    raise typer.Exit(2)
+
+
+@app.command()
+def serve(
+    providers: ProvidersOpt = None,
+    policies: PoliciesOpt = None,
+    host: Annotated[str | None, typer.Option(help="bind address [env GATEWAY_HOST]")] = None,
+    port: Annotated[int | None, typer.Option(help="port [env GATEWAY_PORT]")] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="worker processes [env GATEWAY_WORKERS]")
+    ] = None,
+) -> None:
+    """Run the gateway."""
+    import uvicorn
+
+    from gateway.app import create_app
+
+    settings = _settings(
+        providers=providers, policies=policies, host=host, port=port, workers=workers
+    )
+    _configure_logging(settings.log_level)
+    try:
+        application = create_app(settings)  # validates the config before binding a port
+    except ConfigError as exc:
+        _fail(exc)
+    common: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "loop": "uvloop",
+        "http": "httptools",
+        "access_log": False,
+        "log_level": settings.log_level,
+    }
+    if settings.workers == 1:
+        uvicorn.run(application, **common)
+        return
+    # Worker processes build their own app from the environment: hand the settings over there.
+    for name, value in settings.model_dump(exclude_none=True).items():
+        os.environ[f"GATEWAY_{name.upper()}"] = str(value)
+    uvicorn.run("gateway.app:create_app_from_env", factory=True, workers=settings.workers, **common)
+
+
+@app.command()
+def check(
+    providers: ProvidersOpt = None,
+    policies: PoliciesOpt = None,
+    output: Annotated[str, typer.Option("--format", help="text or json")] = "text",
+) -> None:
+    """Validate providers.yaml and policies/; print every problem as file:line."""
+    settings = _settings(providers=providers, policies=policies)
+    try:
+        config = load_config(settings.providers, settings.policies, os.environ)
+    except ConfigError as exc:
+        if output == "json":
+            problems = [asdict(p) for p in exc.problems]
+            typer.echo(orjson.dumps({"ok": False, "problems": problems}).decode())
+            raise typer.Exit(2) from None
+        _fail(exc)
+    summary = {
+        "ok": True,
+        "version": config.version,
+        "deployments": sorted(config.deployments),
+        "routes": sorted(config.routes),
+        "unavailable": dict(config.unavailable),
+    }
+    if output == "json":
+        typer.echo(orjson.dumps(summary).decode())
+        return
+    typer.secho(f"OK: config {config.version}", fg=typer.colors.GREEN)
+    typer.echo(f"  {len(config.deployments)} deployments, {len(config.routes)} routes")
+    for provider, why in config.unavailable.items():
+        typer.secho(f"  unavailable: {provider}: {why}", fg=typer.colors.YELLOW)
+
+
+@app.command()
+def sim(config: Annotated[Path, typer.Option("--config", help="simulator YAML")]) -> None:
+    """Serve simulated OpenAI-compatible vendors (for tests, demos and benchmarks)."""
+    from gateway.sim import serve_forever
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve_forever(str(config)))
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)

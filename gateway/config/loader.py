@@ -1,0 +1,106 @@
+"""Load providers.yaml and policies/ into one validated Config, or raise ConfigError."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from pathlib import Path
+
+from gateway.config.policies import PolicyFile
+from gateway.config.providers import ProvidersFile, ProviderSpec
+from gateway.config.runtime import Config, Deployment, Route
+from gateway.config.yamlsrc import ConfigError, Document, Problem, load_yaml, validate
+
+
+def load_config(providers_path: Path, policies_dir: Path, env: Mapping[str, str]) -> Config:
+    doc = load_yaml(providers_path)
+    providers = validate(ProvidersFile, doc)
+    digest = hashlib.sha256(doc.path.read_bytes())
+    declared: dict[str, Deployment] = {}
+    unavailable: dict[str, str] = {}
+    for name, spec in providers.providers.items():
+        if spec.api_key_env and not env.get(spec.api_key_env):
+            unavailable[name] = f"environment variable {spec.api_key_env} is not set"
+        for dep in _deployments(name, spec):
+            declared[dep.id] = dep
+    deployments = {k: d for k, d in declared.items() if d.provider not in unavailable}
+    routes = _implicit_routes(deployments)
+    problems: list[Problem] = []
+    for path in _policy_files(policies_dir):
+        pdoc = load_yaml(path)
+        digest.update(path.read_bytes())
+        try:
+            routes.update(_policy_routes(pdoc, declared, unavailable))
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise ConfigError(problems)
+    return Config(deployments, routes, unavailable, digest.hexdigest()[:12])
+
+
+def _deployments(provider: str, spec: ProviderSpec) -> list[Deployment]:
+    out = []
+    for model, mspec in spec.models.items():
+        price = mspec.price
+        out.append(
+            Deployment(
+                id=f"{provider}/{model}",
+                provider=provider,
+                model=model,
+                upstream_model=mspec.upstream or model,
+                kind=spec.kind,
+                base_url=spec.base_url or "",
+                api_key_env=spec.api_key_env,
+                input_per_mtok=price.input_per_mtok if price else None,
+                output_per_mtok=price.output_per_mtok if price else None,
+                capabilities=frozenset(mspec.capabilities)
+                if mspec.capabilities is not None
+                else None,
+                context_window=mspec.context_window,
+                tags=frozenset(spec.tags),
+            )
+        )
+    return out
+
+
+def _implicit_routes(deployments: Mapping[str, Deployment]) -> dict[str, Route]:
+    """A model name offered by several providers is one public name with several candidates."""
+    by_model: dict[str, list[Deployment]] = {}
+    for dep in deployments.values():
+        by_model.setdefault(dep.model, []).append(dep)
+    return {name: Route(name, tuple(deps)) for name, deps in by_model.items()}
+
+
+def _policy_files(policies_dir: Path) -> list[Path]:
+    if not policies_dir.is_dir():
+        return []
+    return sorted([*policies_dir.glob("*.yaml"), *policies_dir.glob("*.yml")])
+
+
+def _policy_routes(
+    doc: Document, declared: Mapping[str, Deployment], unavailable: Mapping[str, str]
+) -> dict[str, Route]:
+    policy = validate(PolicyFile, doc)
+    routes: dict[str, Route] = {}
+    problems: list[Problem] = []
+    for name, spec in policy.routes.items():
+        targets: list[Deployment] = []
+        for i, ref in enumerate(spec.targets):
+            dep = declared.get(ref)
+            if dep is not None:
+                if dep.provider not in unavailable:  # skipped for a missing key: not an error
+                    targets.append(dep)
+            else:
+                loc = ("routes", name, "targets", i)
+                problems.append(doc.problem(loc, f"unknown target '{ref}'", "want provider/model"))
+        routes[name] = Route(
+            name=name,
+            targets=tuple(targets),
+            strategy=spec.strategy,
+            slo=spec.slo,
+            max_attempts=spec.failover.max_attempts,
+            source=str(doc.path),
+        )
+    if problems:
+        raise ConfigError(problems)
+    return routes

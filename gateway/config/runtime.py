@@ -1,0 +1,42 @@
+"""The immutable runtime view of the configuration that the request path reads."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from gateway.config.policies import Slo, Strategy
+
+
+@dataclass(frozen=True, slots=True)
+class Deployment:
+    id: str  # "provider/model", the key used in state, headers and the ledger
+    provider: str
+    model: str
+    upstream_model: str
+    kind: str
+    base_url: str
+    api_key_env: str | None
+    input_per_mtok: float | None  # None: price unknown (scored pessimistically)
+    output_per_mtok: float | None
+    capabilities: frozenset[str] | None  # None: assumed capable
+    context_window: int | None
+    tags: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    name: str
+    targets: tuple[Deployment, ...]
+    strategy: Strategy = Strategy.BALANCED
+    slo: Slo = field(default_factory=Slo)
+    max_attempts: int = 3
+    source: str = "implicit"  # policy file it came from, "implicit" or "pinned"
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    deployments: Mapping[str, Deployment]
+    routes: Mapping[str, Route]  # public model name -> route (explicit and implicit)
+    unavailable: Mapping[str, str]  # provider -> why it is skipped (e.g. key variable unset)
+    version: str  # content hash of the files it came from

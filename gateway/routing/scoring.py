@@ -1,0 +1,174 @@
+"""Score candidates in expected dollars for this request. Pure: stats, demand and draws come in.
+
+J(c) = expected_cost(c) + slo_value * P(miss | c) + fail_value * p_fail(c) + quota_pressure(c)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from gateway.config.policies import Slo, Strategy
+from gateway.config.runtime import Deployment
+from gateway.state.estimators import Stats
+
+CURVE_WIDTH = 0.15  # logistic width, as a fraction of the target
+QUOTA_KNEE = 0.2  # headroom below which quota pressure starts
+TIE_REL, TIE_ABS_USD = 0.02, 1e-7
+_NO_STATS = Stats(ttft_ms=None, tpot_ms=None, p_fail=0.0, in_flight=0)
+
+
+@dataclass(frozen=True, slots=True)
+class Demand:
+    prompt_tokens: int
+    output_tokens: int
+    capabilities: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class Draws:
+    """Uniform [0, 1) draws made by the caller, so scoring stays deterministic under test."""
+
+    tie: float = 0.0
+    explore: float = 1.0  # >= explore_rate: no exploration
+    pick: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Scored:
+    deployment: Deployment
+    total: float
+    cost_usd: float
+    p_miss: float
+    miss_usd: float
+    fail_usd: float
+    quota_usd: float
+    ttft_ms: float
+    tpot_ms: float
+
+
+@dataclass(frozen=True, slots=True)
+class Excluded:
+    deployment: Deployment
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Ranking:
+    ranked: tuple[Scored, ...]
+    excluded: tuple[Excluded, ...]
+    explored: bool = False
+
+
+def rank(
+    candidates: Sequence[Deployment],
+    stats: Mapping[str, Stats],
+    demand: Demand,
+    *,
+    strategy: Strategy,
+    slo: Slo,
+    draws: Draws,
+    explore_rate: float = 0.0,
+) -> Ranking:
+    eligible: list[Deployment] = []
+    excluded: list[Excluded] = []
+    for dep in candidates:
+        reason = exclusion(dep, stats.get(dep.id, _NO_STATS), demand)
+        if reason:
+            excluded.append(Excluded(dep, reason))
+        else:
+            eligible.append(dep)
+    if not eligible:
+        return Ranking((), tuple(excluded))
+    scored = _score_all(eligible, stats, demand, strategy, slo)
+    if strategy is Strategy.ORDERED:
+        return Ranking(tuple(scored), tuple(excluded))
+    ordered = sorted(scored, key=lambda s: s.total)
+    ordered = _break_ties(ordered, draws.tie)
+    explored = len(ordered) > 1 and draws.explore < explore_rate
+    if explored:
+        i = 1 + min(int(draws.pick * (len(ordered) - 1)), len(ordered) - 2)
+        ordered.insert(0, ordered.pop(i))
+    return Ranking(tuple(ordered), tuple(excluded), explored)
+
+
+def exclusion(dep: Deployment, st: Stats, demand: Demand) -> str:
+    """The hard filter: a non-empty reason excludes the deployment."""
+    if dep.capabilities is not None:
+        missing = demand.capabilities - dep.capabilities
+        if missing:
+            return f"lacks capability {', '.join(sorted(missing))}"
+    if dep.context_window and demand.prompt_tokens + demand.output_tokens > dep.context_window:
+        return f"request needs more than its context window of {dep.context_window} tokens"
+    if st.circuit_open:
+        return "circuit open"
+    if st.headroom <= 0:
+        return "quota exhausted"
+    return ""
+
+
+def _score_all(
+    deps: Sequence[Deployment],
+    stats: Mapping[str, Stats],
+    demand: Demand,
+    strategy: Strategy,
+    slo: Slo,
+) -> list[Scored]:
+    known = [p for d in deps for p in (d.input_per_mtok, d.output_per_mtok) if p is not None]
+    worst_price = max(known, default=0.0)  # unknown prices never win on cost
+    observed = [stats.get(d.id, _NO_STATS) for d in deps]
+    # Optimistic prior: an unmeasured deployment is assumed instant, so it gets measured once.
+    preds = [(st.ttft_ms or 0.0, st.tpot_ms or 0.0) for st in observed]
+    ttft_target, tpot_target = slo.ttft_ms, slo.tpot_ms
+    cost_weight, slo_value = 1.0, slo.value_usd
+    if strategy is Strategy.CHEAPEST:
+        slo_value = 0.0
+    elif strategy is Strategy.FASTEST:
+        # Centre the curve on the fastest measured candidate so that every millisecond counts.
+        cost_weight = 0.0
+        ttft_target = max(min((p[0] for p in preds if p[0]), default=ttft_target), 1.0)
+        tpot_target = max(min((p[1] for p in preds if p[1]), default=tpot_target), 0.1)
+    out = []
+    for dep, st, (ttft, tpot) in zip(deps, observed, preds, strict=True):
+        cost = _expected_cost(dep, demand, worst_price)
+        p_miss = 1.0 - (1.0 - _logistic(ttft, ttft_target)) * (1.0 - _logistic(tpot, tpot_target))
+        miss = slo_value * p_miss
+        fail = slo.value_usd * st.p_fail
+        quota = max(slo.value_usd, cost) * quota_pressure(st.headroom)
+        total = cost_weight * cost + miss + fail + quota
+        out.append(Scored(dep, total, cost, p_miss, miss, fail, quota, ttft, tpot))
+    return out
+
+
+def _expected_cost(dep: Deployment, demand: Demand, worst_price: float) -> float:
+    pin = dep.input_per_mtok if dep.input_per_mtok is not None else worst_price
+    pout = dep.output_per_mtok if dep.output_per_mtok is not None else worst_price
+    return (demand.prompt_tokens * pin + demand.output_tokens * pout) / 1e6
+
+
+def _logistic(value: float, target: float) -> float:
+    z = (value - target) / (CURVE_WIDTH * target)
+    if z > 40:
+        return 1.0
+    if z < -40:
+        return 0.0
+    return 1.0 / (1.0 + math.exp(-z))
+
+
+def quota_pressure(headroom: float) -> float:
+    """0 with plenty of headroom, rising to 1 as it falls from the knee to nothing."""
+    if headroom >= QUOTA_KNEE:
+        return 0.0
+    return ((QUOTA_KNEE - max(headroom, 0.0)) / QUOTA_KNEE) ** 2
+
+
+def _break_ties(ordered: list[Scored], draw: float) -> list[Scored]:
+    """Pick at random among near-equals of the best so that replicas don't herd."""
+    best = ordered[0].total
+    band = best + TIE_ABS_USD + abs(best) * TIE_REL
+    n = sum(1 for s in ordered if s.total <= band)
+    if n > 1:
+        i = min(int(draw * n), n - 1)
+        ordered.insert(0, ordered.pop(i))
+    return ordered

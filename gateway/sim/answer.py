@@ -1,0 +1,107 @@
+"""What a simulated vendor answers (text or one tool call), how fast, and how a stream is paced."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import re
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import orjson
+
+from gateway.sim import text, wire
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from aiohttp import web
+
+MIN_SLEEP_S = 0.005  # stream pacing sleeps at least this long, batching tokens when faster
+_SUFFIX = re.compile(r"-(?:ttft-(\d+)ms|error-(\d{3}))$")
+
+
+def split_model(name: str) -> tuple[str, float | None, int | None]:
+    """Strip behaviour suffixes: `m-ttft-800ms` -> ttft 800, `m-error-429` -> always 429."""
+    ttft_ms: float | None = None
+    status: int | None = None
+    while match := _SUFFIX.search(name):
+        if match[1] is not None:
+            ttft_ms = ttft_ms if ttft_ms is not None else float(match[1])
+        else:
+            status = status if status is not None else int(match[2])
+        name = name[: match.start()]
+    return name, ttft_ms, status
+
+
+def output_tokens(req: wire.ChatRequest, natural: int) -> int:
+    """Tokens per choice: the vendor's natural length, capped by the request's max tokens."""
+    return natural if req.max_tokens is None else min(req.max_tokens, natural)
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """The deterministic answer to one request (the same for each of its `n` choices)."""
+
+    cid: str
+    created: int
+    tokens: list[str]  # empty when answering with a tool call
+    tool_call: wire.ToolCall | None
+    completion_tokens: int  # per choice
+    finish_reason: str
+
+    @classmethod
+    def build(cls, req: wire.ChatRequest, *, natural: int, cid: str) -> Answer:
+        created = int(time.time())
+        if req.tool_name is not None:
+            key = text.prompt_key(req.prompt)
+            args = orjson.dumps({"query": text.token(key, 0).strip()}).decode()
+            call = wire.ToolCall(id=f"call_sim_{key:08x}", name=req.tool_name, arguments=args)
+            used = max(1, math.ceil((len(req.tool_name) + len(args)) / 4))
+            return cls(cid, created, [], call, used, "tool_calls")
+        count = output_tokens(req, natural)
+        capped = req.max_tokens is not None and req.max_tokens < natural
+        finish_reason = "length" if capped else "stop"
+        return cls(cid, created, text.tokens(req.prompt, count), None, count, finish_reason)
+
+    def completion_body(self, req: wire.ChatRequest) -> bytes:
+        return wire.completion_body(
+            cid=self.cid,
+            created=self.created,
+            model=req.model,
+            n=req.n,
+            content=None if self.tool_call is not None else "".join(self.tokens),
+            tool_call=self.tool_call,
+            finish_reason=self.finish_reason,
+            usage=wire.usage(req.prompt_tokens, self.completion_tokens * req.n),
+        )
+
+
+async def paced_tokens(
+    resp: web.StreamResponse, encoder: wire.ChunkEncoder, tokens: list[str], tokens_per_s: float
+) -> AsyncIterator[int]:
+    """Write one event per token at `tokens_per_s`; yields how many tokens are written so far.
+
+    Tokens due within MIN_SLEEP_S of each other go out in one write, so a fast vendor costs a
+    few wake-ups per stream rather than one per token. A batch leaves when its last token is due.
+    """
+    if not tokens:
+        await resp.write(encoder.event({"role": "assistant", "content": ""}))
+        return
+    interval = 1.0 / tokens_per_s
+    batch = max(1, math.ceil(MIN_SLEEP_S / interval))
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    done = 0
+    while done < len(tokens):
+        end = min(len(tokens), done + batch)
+        delay = start + (end - 1) * interval - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        events = [encoder.event({"content": tokens[i]}) for i in range(done, end)]
+        if done == 0:
+            events[0] = encoder.event({"role": "assistant", "content": tokens[0]})
+        await resp.write(b"".join(events))
+        done = end
+        yield done

@@ -1,0 +1,43 @@
+"""Run a whole simulated fleet: as an async context manager (tests) or until cancelled (CLI)."""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from gateway.sim.config import load_sim_config
+from gateway.sim.server import SimVendor
+
+if TYPE_CHECKING:
+    import os
+    from collections.abc import AsyncIterator
+
+    from gateway.sim.config import SimConfig
+
+DEMO_CONFIG = Path(__file__).with_name("demo.yaml")
+
+
+@asynccontextmanager
+async def run_sim(
+    config: SimConfig, *, host: str = "127.0.0.1"
+) -> AsyncIterator[dict[str, SimVendor]]:
+    """Start every vendor of `config`, yield them by name, stop them all on exit."""
+    vendors = {name: SimVendor(name, spec, host=host) for name, spec in config.vendors.items()}
+    try:
+        for vendor in vendors.values():
+            await vendor.start()
+        yield vendors
+    finally:
+        await asyncio.gather(*(vendor.stop() for vendor in vendors.values()))
+
+
+async def serve_forever(config_path: str | os.PathLike[str]) -> None:
+    """Serve the vendors of a YAML file, one line printed per vendor, until cancelled."""
+    config = load_sim_config(config_path)
+    async with run_sim(config) as vendors:
+        for name, vendor in vendors.items():
+            models = ", ".join(vendor.spec.models)
+            print(f"sim vendor {name:<12} {vendor.base_url}  models: {models}", flush=True)
+        await asyncio.Event().wait()

@@ -1,0 +1,56 @@
+"""Counters of what a simulated vendor received and answered, read by tests and benchmarks."""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+MAX_TIMESTAMPS = 100_000
+
+
+@dataclass
+class VendorStats:
+    """Mutable counters; `timestamps` holds request arrival times (time.monotonic), bounded."""
+
+    requests: int = 0
+    by_status: dict[int, int] = field(default_factory=dict)
+    streamed: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    in_flight: int = 0
+    max_in_flight: int = 0
+    resets: int = 0  # connections closed on purpose without a response (outage mode "reset")
+    disconnects: int = 0  # clients that left before the answer was complete
+    timestamps: deque[float] = field(default_factory=lambda: deque(maxlen=MAX_TIMESTAMPS))
+
+    def arrived(self, now: float) -> None:
+        self.requests += 1
+        self.timestamps.append(now)
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+
+    def answered(self, status: int) -> None:
+        self.by_status[status] = self.by_status.get(status, 0) + 1
+
+    def reset(self) -> None:
+        """Zero every counter except `in_flight`, which live requests will still decrement."""
+        self.requests = self.streamed = self.resets = self.disconnects = 0
+        self.prompt_tokens = self.completion_tokens = 0
+        self.max_in_flight = self.in_flight
+        self.by_status.clear()
+        self.timestamps.clear()
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready view (status codes as string keys; timestamps left out)."""
+        return {
+            "requests": self.requests,
+            "by_status": {str(k): v for k, v in sorted(self.by_status.items())},
+            "streamed": self.streamed,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "in_flight": self.in_flight,
+            "max_in_flight": self.max_in_flight,
+            "resets": self.resets,
+            "disconnects": self.disconnects,
+        }

@@ -1,0 +1,1 @@
+"""Live state per deployment: latency estimates, failure rate, in-flight (Store protocol)."""

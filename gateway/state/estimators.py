@@ -1,0 +1,109 @@
+"""Pure estimator math: peak-EWMA latency and a time-decayed failure rate. Time is passed in."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from typing import Literal
+
+# "rejected": the upstream refused the request itself (a 4xx of the client's making): no signal.
+OutcomeKind = Literal["ok", "error", "timeout", "rate_limited", "rejected"]
+
+LATENCY_TAU_S = 5.0  # how fast a latency estimate forgets a spike once samples come in lower
+FAIL_TAU_S = 10.0  # how long failures weigh; the +1 prior lets an idle provider's rate decay to 0
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    deployment_id: str
+    kind: OutcomeKind
+    at: float  # monotonic seconds
+    latency_ms: float
+    ttft_ms: float | None = None  # None for non-streamed replies
+    completion_tokens: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Estimate:
+    """What the store keeps per deployment (mergeable, serialisable)."""
+
+    ttft_ms: float | None = None
+    tpot_ms: float | None = None
+    latency_ms: float | None = None
+    fails: float = 0.0  # decayed count of failures
+    total: float = 0.0  # decayed count of attempts
+    updated_at: float = 0.0
+    in_flight: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Stats:
+    """What scoring sees for one deployment at one instant."""
+
+    ttft_ms: float | None
+    tpot_ms: float | None
+    p_fail: float
+    in_flight: int
+    headroom: float = 1.0  # fraction of quota left (1.0: plenty; <= 0: exhausted)
+    circuit_open: bool = False
+
+
+def peak_ewma(
+    prev: float | None, sample: float, dt_s: float, tau_s: float = LATENCY_TAU_S
+) -> float:
+    """Jump up to a higher sample at once; decay towards lower ones with time constant tau."""
+    if prev is None or sample >= prev:
+        return sample
+    w = math.exp(-max(dt_s, 0.0) / tau_s)
+    return prev * w + sample * (1.0 - w)
+
+
+def decay(value: float, dt_s: float, tau_s: float = FAIL_TAU_S) -> float:
+    return value * math.exp(-max(dt_s, 0.0) / tau_s)
+
+
+def apply(est: Estimate, outcome: Outcome) -> Estimate:
+    """Fold one finished attempt into an estimate (in-flight is settled by the caller)."""
+    if outcome.kind == "rejected":
+        return est
+    dt = outcome.at - est.updated_at if est.updated_at else 0.0
+    failed = outcome.kind != "ok"
+    fails = decay(est.fails, dt) + (1.0 if failed else 0.0)
+    total = decay(est.total, dt) + 1.0
+    ttft, tpot = est.ttft_ms, est.tpot_ms
+    latency = est.latency_ms
+    if outcome.kind == "ok":
+        tokens = outcome.completion_tokens or 0
+        if outcome.ttft_ms is not None:
+            ttft = peak_ewma(ttft, outcome.ttft_ms, dt)
+            if tokens > 1:
+                sample = (outcome.latency_ms - outcome.ttft_ms) / (tokens - 1)
+                tpot = peak_ewma(tpot, max(sample, 0.0), dt)
+        else:
+            # Non-streamed: split the total with the decode estimate we already have.
+            ttft = peak_ewma(ttft, max(outcome.latency_ms - tokens * (tpot or 0.0), 0.0), dt)
+        latency = peak_ewma(latency, outcome.latency_ms, dt)
+    elif outcome.kind == "timeout":
+        # A timeout is evidence of slowness; a fast error is not evidence of speed.
+        ttft = peak_ewma(ttft, outcome.latency_ms, dt)
+    return replace(
+        est,
+        ttft_ms=ttft,
+        tpot_ms=tpot,
+        latency_ms=latency,
+        fails=fails,
+        total=total,
+        updated_at=outcome.at,
+    )
+
+
+def to_stats(est: Estimate, now: float) -> Stats:
+    dt = now - est.updated_at if est.updated_at else 0.0
+    fails = decay(est.fails, dt)
+    total = decay(est.total, dt)
+    return Stats(
+        ttft_ms=est.ttft_ms,
+        tpot_ms=est.tpot_ms,
+        p_fail=fails / (total + 1.0),
+        in_flight=est.in_flight,
+    )

@@ -1,0 +1,1 @@
+"""Upstream adapters: one protocol, one file per kind of vendor API."""

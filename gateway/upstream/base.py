@@ -1,0 +1,56 @@
+"""The Upstream protocol and the plain data that crosses it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int = 0
+    reasoning_tokens: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One attempt at one deployment."""
+
+    upstream_model: str
+    body: Mapping[str, Any]  # the client's body; the adapter sets model and stream options
+    stream: bool
+    client_wants_usage: bool
+    request_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """A complete (non-streamed) answer, relayed as the upstream's bytes."""
+
+    body: bytes
+    usage: Usage | None
+    headers: Mapping[str, str] = field(default_factory=dict)  # rate-limit hints
+
+
+class StreamReply(Protocol):
+    """An opened stream whose first event has arrived (so failover is no longer possible)."""
+
+    ttft_ms: float
+    usage: Usage | None  # known once the stream is exhausted
+    completion_events: int  # content events relayed (a token count when usage is missing)
+    truncated: bool  # the upstream ended without [DONE]
+
+    def __aiter__(self) -> AsyncIterator[bytes]: ...
+
+    async def aclose(self) -> None: ...
+
+
+class Upstream(Protocol):
+    async def complete(self, call: Call) -> Reply: ...
+
+    async def open_stream(self, call: Call) -> StreamReply: ...
+
+    async def aclose(self) -> None: ...

@@ -1,0 +1,229 @@
+"""Adapter for OpenAI-compatible HTTP APIs, on httpx's API with a swappable transport."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Mapping
+from typing import Any, Literal
+
+import aiohttp
+import httpx
+import orjson
+
+from gateway.errors import (
+    UpstreamConnectError,
+    UpstreamError,
+    UpstreamProtocolError,
+    UpstreamStatusError,
+    UpstreamTimeout,
+)
+from gateway.upstream.base import Call, Reply, Usage
+from gateway.upstream.sse import DONE, EventSplitter, error_event, parse_usage, usage_of
+
+TransportName = Literal["aiohttp", "httpx"]
+_RATE_HEADERS = (
+    "x-ratelimit-remaining-requests",
+    "x-ratelimit-remaining-tokens",
+    "x-ratelimit-reset-requests",
+    "x-ratelimit-reset-tokens",
+    "retry-after",
+)
+
+
+def make_transport(name: TransportName, max_connections: int) -> httpx.AsyncBaseTransport:
+    limits = httpx.Limits(
+        max_connections=max_connections, max_keepalive_connections=max_connections
+    )
+    if name == "aiohttp":
+        from httpx_aiohttp import AiohttpTransport
+
+        transport: httpx.AsyncBaseTransport = AiohttpTransport(limits=limits)
+        return transport
+    return httpx.AsyncHTTPTransport(limits=limits)
+
+
+class OpenAICompatUpstream:
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        api_key: str | None,
+        transport: httpx.AsyncBaseTransport,
+        connect_timeout_s: float,
+        read_timeout_s: float,
+    ) -> None:
+        headers = {"content-type": "application/json", "accept-encoding": "identity"}
+        if api_key:
+            headers["authorization"] = f"Bearer {api_key}"
+        timeout = httpx.Timeout(connect_timeout_s, read=read_timeout_s, pool=connect_timeout_s)
+        self._client = httpx.AsyncClient(transport=transport, headers=headers, timeout=timeout)
+        self._url = f"{base_url}/chat/completions"
+
+    async def complete(self, call: Call) -> Reply:
+        started = time.perf_counter()
+        request = self._build(call)
+        try:
+            response = await self._client.send(request)
+        except httpx.HTTPError as exc:
+            raise map_transport_error(exc, started) from exc
+        if response.status_code >= 400:
+            raise status_error(response.status_code, response.content, response.headers)
+        body = response.content
+        try:
+            obj = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            raise UpstreamProtocolError("upstream returned a body that is not JSON") from None
+        if not isinstance(obj, dict) or "choices" not in obj:
+            raise UpstreamProtocolError("upstream returned JSON without 'choices'")
+        return Reply(
+            body=body, usage=parse_usage(obj.get("usage")), headers=_rate_headers(response.headers)
+        )
+
+    async def open_stream(self, call: Call) -> SseStream:
+        started = time.perf_counter()
+        request = self._build(call)
+        try:
+            response = await self._client.send(request, stream=True)
+        except httpx.HTTPError as exc:
+            raise map_transport_error(exc, started) from exc
+        if response.status_code >= 400:
+            try:
+                content = await response.aread()
+            except httpx.HTTPError:
+                content = b""
+            finally:
+                await response.aclose()
+            raise status_error(response.status_code, content, response.headers)
+        stream = SseStream(response, strip_usage=not call.client_wants_usage, started=started)
+        try:
+            await stream.prime()
+        except BaseException:
+            await stream.aclose()
+            raise
+        return stream
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    def _build(self, call: Call) -> httpx.Request:
+        body: dict[str, Any] = dict(call.body)
+        body["model"] = call.upstream_model
+        if call.stream:
+            body["stream"] = True
+            # Usage is how we bill a stream: ask for it even if the client did not.
+            opts = body.get("stream_options")
+            body["stream_options"] = {
+                **(opts if isinstance(opts, dict) else {}),
+                "include_usage": True,
+            }
+        headers = {"x-request-id": call.request_id}
+        return self._client.build_request(
+            "POST", self._url, content=orjson.dumps(body), headers=headers
+        )
+
+
+class SseStream:
+    """Relays an upstream SSE body event by event, noting TTFT and the usage chunk on the way."""
+
+    def __init__(self, response: httpx.Response, *, strip_usage: bool, started: float) -> None:
+        self._response = response
+        self._raw = response.aiter_raw()
+        self._strip_usage = strip_usage
+        self._started = started
+        self._splitter = EventSplitter()
+        self._pending: list[bytes] = []
+        self._done = False
+        self.ttft_ms = 0.0
+        self.usage: Usage | None = None
+        self.completion_events = 0
+        self.truncated = False
+
+    async def prime(self) -> None:
+        """Read until the first event: until then the router may still fail over."""
+        while not self._pending:
+            try:
+                chunk = await self._raw.__anext__()
+            except StopAsyncIteration:
+                raise UpstreamProtocolError("upstream closed the stream before any event") from None
+            except httpx.HTTPError as exc:
+                raise map_transport_error(exc, self._started) from exc
+            self._pending = self._filter(self._splitter.feed(chunk))
+        self.ttft_ms = (time.perf_counter() - self._started) * 1000
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        if self._pending:
+            yield b"".join(self._pending)
+            self._pending = []
+        while not self._done:
+            try:
+                chunk = await self._raw.__anext__()
+            except StopAsyncIteration:
+                break
+            except httpx.HTTPError as exc:
+                self.truncated = True
+                yield error_event(
+                    f"upstream stream broke: {type(exc).__name__}", "upstream_stream_error"
+                )
+                return
+            events = self._filter(self._splitter.feed(chunk))
+            if events:
+                yield b"".join(events)
+        if not self._done:
+            self.truncated = True
+            yield error_event(
+                "upstream ended the stream before [DONE]", "upstream_stream_truncated"
+            )
+
+    def _filter(self, events: list[bytes]) -> list[bytes]:
+        out = []
+        for event in events:
+            if event.startswith(DONE):
+                self._done = True
+                out.append(event + b"\n\n")
+                break
+            usage, usage_only = usage_of(event)
+            if usage is not None:
+                self.usage = usage
+                if usage_only and self._strip_usage:
+                    continue
+            if event.startswith(b"data:"):
+                self.completion_events += 1
+            out.append(event + b"\n\n")
+        return out
+
+    async def aclose(self) -> None:
+        await self._response.aclose()
+
+
+def map_transport_error(exc: httpx.HTTPError, started: float) -> UpstreamError:
+    """Foreign exceptions mapped by type, once, here."""
+    elapsed = time.perf_counter() - started
+    cause = exc.__cause__
+    # httpx-aiohttp maps every aiohttp connection error to a timeout: look at the real cause.
+    timed_out = isinstance(exc, httpx.TimeoutException) and (
+        cause is None or isinstance(cause, asyncio.TimeoutError | aiohttp.ServerTimeoutError)
+    )
+    if timed_out:
+        return UpstreamTimeout(f"upstream timed out after {elapsed:.1f}s")
+    return UpstreamConnectError(f"upstream connection failed: {type(cause or exc).__name__}")
+
+
+def status_error(status: int, content: bytes, headers: Mapping[str, str]) -> UpstreamStatusError:
+    retry_after: float | None = None
+    raw = headers.get("retry-after")
+    if raw:
+        try:
+            retry_after = float(raw)
+        except ValueError:
+            retry_after = None
+    return UpstreamStatusError(
+        f"upstream answered {status}",
+        upstream_status=status,
+        upstream_body=content[:65536],
+        retry_after_s=retry_after,
+    )
+
+
+def _rate_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    return {k: headers[k] for k in _RATE_HEADERS if k in headers}

@@ -1,0 +1,36 @@
+"""kind -> adapter factory: the one place that knows which class serves which kind of provider."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from gateway.config.runtime import Config, Deployment
+from gateway.settings import Settings
+from gateway.upstream.base import Upstream
+from gateway.upstream.openai_compat import OpenAICompatUpstream, make_transport
+
+Factory = Callable[[Deployment, Settings, Mapping[str, str]], Upstream]
+
+
+def _openai(dep: Deployment, settings: Settings, env: Mapping[str, str]) -> Upstream:
+    return OpenAICompatUpstream(
+        base_url=dep.base_url,
+        api_key=env.get(dep.api_key_env) if dep.api_key_env else None,
+        transport=make_transport(settings.http_transport, max_connections=512),
+        connect_timeout_s=settings.connect_timeout_s,
+        read_timeout_s=settings.read_timeout_s,
+    )
+
+
+FACTORIES: dict[str, Factory] = {"openai": _openai}
+
+
+def build_upstreams(
+    config: Config, settings: Settings, env: Mapping[str, str]
+) -> dict[str, Upstream]:
+    """One pooled client per provider."""
+    out: dict[str, Upstream] = {}
+    for dep in config.deployments.values():
+        if dep.provider not in out:
+            out[dep.provider] = FACTORIES[dep.kind](dep, settings, env)
+    return out

@@ -1,0 +1,81 @@
+"""Server-sent events, relayed as bytes: split events and parse only what accounting needs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import orjson
+
+from gateway.upstream.base import Usage
+
+DONE = b"data: [DONE]"
+
+
+@dataclass(slots=True)
+class EventSplitter:
+    """Feed raw chunks, get back complete events (each without its trailing blank line)."""
+
+    _buf: bytes = b""
+
+    def feed(self, chunk: bytes) -> list[bytes]:
+        if b"\r" in chunk:
+            chunk = chunk.replace(b"\r\n", b"\n")
+        data = self._buf + chunk if self._buf else chunk
+        parts = data.split(b"\n\n")
+        self._buf = parts.pop()
+        return [p for p in parts if p]
+
+    def rest(self) -> bytes:
+        return self._buf.strip()
+
+
+def usage_of(event: bytes) -> tuple[Usage | None, bool]:
+    """(usage, is_usage_only_chunk) for one event; cheap for the common no-usage event."""
+    if b'"usage"' not in event or b'"usage":null' in event or b'"usage": null' in event:
+        return None, False
+    payload = _data_of(event)
+    if payload is None:
+        return None, False
+    try:
+        obj = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return None, False
+    if not isinstance(obj, dict):
+        return None, False
+    return parse_usage(obj.get("usage")), obj.get("choices") == []
+
+
+def parse_usage(raw: object) -> Usage | None:
+    if not isinstance(raw, dict):
+        return None
+    prompt_details = raw.get("prompt_tokens_details") or {}
+    completion_details = raw.get("completion_tokens_details") or {}
+    return Usage(
+        prompt_tokens=_int(raw.get("prompt_tokens")),
+        completion_tokens=_int(raw.get("completion_tokens")),
+        cached_tokens=_int(
+            prompt_details.get("cached_tokens") if isinstance(prompt_details, dict) else 0
+        ),
+        reasoning_tokens=_int(
+            completion_details.get("reasoning_tokens")
+            if isinstance(completion_details, dict)
+            else 0
+        ),
+    )
+
+
+def _int(value: object) -> int:
+    return value if isinstance(value, int) and value >= 0 else 0
+
+
+def _data_of(event: bytes) -> bytes | None:
+    for line in event.split(b"\n"):
+        if line.startswith(b"data:"):
+            return line[5:].strip()
+    return None
+
+
+def error_event(message: str, code: str) -> bytes:
+    """An OpenAI-style error event: a broken stream must never end like a clean one."""
+    body = {"error": {"message": message, "type": "upstream_error", "param": None, "code": code}}
+    return b"data: " + orjson.dumps(body) + b"\n\n"
