@@ -117,6 +117,21 @@ def check(
 
 
 @app.command()
+def demo(
+    requests: Annotated[int, typer.Option(help="how many requests to send")] = 150,
+    concurrency: Annotated[int, typer.Option(help="requests in flight at once")] = 6,
+    keep: Annotated[bool, typer.Option(help="keep serving after the report")] = False,
+    port: Annotated[int, typer.Option(help="gateway port with --keep")] = 8080,
+) -> None:
+    """Route a mixed workload across three simulated vendors and report where it went."""
+    from gateway.demo import run_demo
+
+    _configure_logging("warning")
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run_demo(total=requests, concurrency=concurrency, keep=keep, port=port))
+
+
+@app.command()
 def sim(config: Annotated[Path, typer.Option("--config", help="simulator YAML")]) -> None:
     """Serve simulated OpenAI-compatible vendors (for tests, demos and benchmarks)."""
     from gateway.sim import serve_forever

@@ -1,6 +1,7 @@
 """Score candidates in expected dollars for this request. Pure: stats, demand and draws come in.
 
 J(c) = expected_cost(c) + slo_value * P(miss | c) + fail_value * p_fail(c) + quota_pressure(c)
+where fail_value = the dearest candidate's expected cost + slo_value (what a failover costs).
 """
 
 from __future__ import annotations
@@ -115,8 +116,11 @@ def _score_all(
     strategy: Strategy,
     slo: Slo,
 ) -> list[Scored]:
-    known = [p for d in deps for p in (d.input_per_mtok, d.output_per_mtok) if p is not None]
-    worst_price = max(known, default=0.0)  # unknown prices never win on cost
+    # Unknown prices are scored as the dearest candidate's: they never win on cost.
+    worst = (
+        max((d.input_per_mtok for d in deps if d.input_per_mtok is not None), default=0.0),
+        max((d.output_per_mtok for d in deps if d.output_per_mtok is not None), default=0.0),
+    )
     observed = [stats.get(d.id, _NO_STATS) for d in deps]
     # Optimistic prior: an unmeasured deployment is assumed instant, so it gets measured once.
     preds = [(st.ttft_ms or 0.0, st.tpot_ms or 0.0) for st in observed]
@@ -130,20 +134,24 @@ def _score_all(
         ttft_target = max(min((p[0] for p in preds if p[0]), default=ttft_target), 1.0)
         tpot_target = max(min((p[1] for p in preds if p[1]), default=tpot_target), 0.1)
     out = []
-    for dep, st, (ttft, tpot) in zip(deps, observed, preds, strict=True):
-        cost = _expected_cost(dep, demand, worst_price)
+    costs = [_expected_cost(d, demand, worst) for d in deps]
+    # A failed attempt sends the request on to another candidate (at worst the dearest) and
+    # loses time: that, not a flat fee, is what a failure costs, so `cheapest` avoids failing
+    # vendors without being scared off a cheap one by a rare error.
+    fail_value = cost_weight * max(costs) + slo_value
+    for dep, st, cost, (ttft, tpot) in zip(deps, observed, costs, preds, strict=True):
         p_miss = 1.0 - (1.0 - _logistic(ttft, ttft_target)) * (1.0 - _logistic(tpot, tpot_target))
         miss = slo_value * p_miss
-        fail = slo.value_usd * st.p_fail
+        fail = fail_value * st.p_fail
         quota = max(slo.value_usd, cost) * quota_pressure(st.headroom)
         total = cost_weight * cost + miss + fail + quota
         out.append(Scored(dep, total, cost, p_miss, miss, fail, quota, ttft, tpot))
     return out
 
 
-def _expected_cost(dep: Deployment, demand: Demand, worst_price: float) -> float:
-    pin = dep.input_per_mtok if dep.input_per_mtok is not None else worst_price
-    pout = dep.output_per_mtok if dep.output_per_mtok is not None else worst_price
+def _expected_cost(dep: Deployment, demand: Demand, worst: tuple[float, float]) -> float:
+    pin = dep.input_per_mtok if dep.input_per_mtok is not None else worst[0]
+    pout = dep.output_per_mtok if dep.output_per_mtok is not None else worst[1]
     return (demand.prompt_tokens * pin + demand.output_tokens * pout) / 1e6
 
 

@@ -200,11 +200,12 @@ def map_transport_error(exc: httpx.HTTPError, started: float) -> UpstreamError:
     """Foreign exceptions mapped by type, once, here."""
     elapsed = time.perf_counter() - started
     cause = exc.__cause__
-    # httpx-aiohttp maps every aiohttp connection error to a timeout: look at the real cause.
-    timed_out = isinstance(exc, httpx.TimeoutException) and (
-        cause is None or isinstance(cause, asyncio.TimeoutError | aiohttp.ServerTimeoutError)
+    # httpx-aiohttp maps every aiohttp connection error (a reset, a refused socket) to a
+    # ConnectTimeout: a timeout only if the real cause was one.
+    misnamed = isinstance(cause, aiohttp.ClientConnectionError) and not isinstance(
+        cause, asyncio.TimeoutError
     )
-    if timed_out:
+    if isinstance(exc, httpx.TimeoutException) and not misnamed:
         return UpstreamTimeout(f"upstream timed out after {elapsed:.1f}s")
     return UpstreamConnectError(f"upstream connection failed: {type(cause or exc).__name__}")
 

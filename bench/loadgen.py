@@ -1,0 +1,152 @@
+"""A lean HTTP/1.1 keep-alive load generator: closed-loop workers on asyncio streams (uvloop).
+
+Hand-written rather than aiohttp's client so that the client costs little CPU: the client and
+the simulator share one core, and every microsecond they spend is one the proxy can't be
+measured against.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import time
+from dataclasses import dataclass
+
+import orjson
+
+HOST = "127.0.0.1"
+PATH = "/v1/chat/completions"
+
+
+class HttpError(RuntimeError):
+    pass
+
+
+def chat_request(port: int, *, model: str, stream: bool) -> bytes:
+    """The raw bytes of one chat-completions request (the same workload for every target)."""
+    body: dict[str, object] = {
+        "model": model,
+        "messages": [{"role": "user", "content": "Say hello in a few words."}],
+        "max_tokens": 16,
+    }
+    if stream:
+        body["stream"] = True
+    content = orjson.dumps(body)
+    head = (
+        f"POST {PATH} HTTP/1.1\r\nHost: {HOST}:{port}\r\ncontent-type: application/json\r\n"
+        f"accept: */*\r\ncontent-length: {len(content)}\r\n\r\n"
+    )
+    return head.encode() + content
+
+
+class Conn:
+    """One keep-alive connection; one request at a time."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._reader = reader
+        self._writer = writer
+
+    @classmethod
+    async def open(cls, port: int) -> Conn:
+        reader, writer = await asyncio.open_connection(HOST, port)
+        return cls(reader, writer)
+
+    async def exchange(self, request: bytes, *, keep: bool = False) -> tuple[float, bytes]:
+        """Send one request and read its whole response.
+
+        Returns when the first body bytes arrived (perf_counter) and, with keep, the body.
+        """
+        self._writer.write(request)
+        reader = self._reader
+        head = await reader.readuntil(b"\r\n\r\n")
+        lower = head.lower()
+        at = lower.find(b"\r\ncontent-length:")
+        if at >= 0:
+            end = lower.index(b"\r\n", at + 2)
+            body = await reader.readexactly(int(head[at + 17 : end]))
+            first = time.perf_counter()
+        elif b"\r\ntransfer-encoding: chunked" in lower:
+            first, body = await self._chunked(keep or head[9:12] != b"200")
+        else:
+            raise HttpError(f"response with neither length nor chunks: {head[:200]!r}")
+        if head[9:12] != b"200":
+            raise HttpError(f"{head[:12].decode(errors='replace')}: {body[:300]!r}")
+        return first, body if keep else b""
+
+    async def _chunked(self, keep: bool) -> tuple[float, bytes]:
+        reader = self._reader
+        first = 0.0
+        parts: list[bytes] = []
+        while True:
+            line = await reader.readuntil(b"\r\n")
+            size = int(line.split(b";", 1)[0], 16)
+            if size == 0:
+                await reader.readuntil(b"\r\n")  # no trailers expected
+                return first, b"".join(parts)
+            chunk = await reader.readexactly(size + 2)
+            if not first:
+                first = time.perf_counter()
+            if keep:
+                parts.append(chunk[:-2])
+
+    async def close(self) -> None:
+        self._writer.close()
+        with contextlib.suppress(OSError):
+            await self._writer.wait_closed()
+
+
+@dataclass(frozen=True, slots=True)
+class Phase:
+    """What the client saw during one phase: per-request times in seconds, and the wall time."""
+
+    latencies: list[float]  # request written -> whole response read
+    ttfb: list[float]  # request written -> first body bytes
+    wall_s: float
+
+    @property
+    def rps(self) -> float:
+        return len(self.latencies) / self.wall_s if self.wall_s > 0 else 0.0
+
+
+def percentile(values: list[float], pct: float) -> float:
+    """Nearest-rank percentile (pct in 0..100) of unsorted values."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    rank = min(len(ordered) - 1, max(0, math.ceil(pct / 100 * len(ordered)) - 1))
+    return ordered[rank]
+
+
+async def run_phase(port: int, request: bytes, *, concurrency: int, requests: int) -> Phase:
+    """`requests` requests from `concurrency` connections, each sending the next at once."""
+    conns = [await Conn.open(port) for _ in range(concurrency)]
+    latencies: list[float] = []
+    ttfb: list[float] = []
+    left = [requests]
+
+    async def worker(conn: Conn) -> None:
+        while left[0] > 0:
+            left[0] -= 1
+            t0 = time.perf_counter()
+            first, _ = await conn.exchange(request)
+            latencies.append(time.perf_counter() - t0)
+            ttfb.append(first - t0)
+
+    try:
+        started = time.perf_counter()
+        await asyncio.gather(*(worker(c) for c in conns))
+        wall = time.perf_counter() - started
+    finally:
+        await asyncio.gather(*(c.close() for c in conns))
+    return Phase(latencies, ttfb, wall)
+
+
+async def fetch(port: int, request: bytes) -> bytes:
+    """One request on a fresh connection; the body (raises HttpError unless 200)."""
+    conn = await Conn.open(port)
+    try:
+        _, body = await conn.exchange(request, keep=True)
+        return body
+    finally:
+        await conn.close()

@@ -1,0 +1,121 @@
+"""One server process of the benchmark: the simulator, a pass-through proxy or the gateway.
+
+    python -m bench.serve sim --port P
+    python -m bench.serve passthrough-httpx --upstream http://127.0.0.1:P/v1 --port Q
+    python -m bench.serve gateway --providers F --policies D --transport aiohttp --port Q
+
+Proxies run under uvicorn as `gateway serve` does (uvloop, httptools, no access log, one
+worker). With --profile FILE the process runs under cProfile and writes FILE when it gets SIGINT.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import importlib.util
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import uvloop
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from gateway.sim import VendorSpec
+
+HOST = "127.0.0.1"
+SIM_MODEL = "m"
+KINDS = ("sim", "passthrough-httpx", "passthrough-aiohttp", "gateway")
+
+
+def default_http() -> str:
+    """httptools as `gateway serve` uses it; h11 (much slower) only if it is not installed."""
+    return "httptools" if importlib.util.find_spec("httptools") else "h11"
+
+
+def sim_spec(port: int = 0) -> VendorSpec:
+    from gateway.sim import VendorSpec
+
+    # Answers at once: everything measured is the proxies' own cost.
+    return VendorSpec(port=port, models=[SIM_MODEL], ttft_ms=0, tokens_per_s=1e6, output_tokens=16)
+
+
+async def _serve_sim(port: int) -> None:
+    from gateway.sim import SimVendor
+
+    vendor = SimVendor("sim", sim_spec(port), host=HOST)
+    await vendor.start()
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await vendor.stop()
+
+
+def _app(args: argparse.Namespace) -> FastAPI:
+    if args.kind == "passthrough-httpx":
+        from bench.passthrough_httpx import create_app
+
+        return create_app(args.upstream)
+    if args.kind == "passthrough-aiohttp":
+        from bench.passthrough_aiohttp import create_app as create_aiohttp_app
+
+        return create_aiohttp_app(args.upstream)
+    from gateway.app import create_app as create_gateway
+    from gateway.settings import Settings
+
+    settings = Settings(
+        host=HOST,
+        port=args.port,
+        providers=args.providers,
+        policies=args.policies,
+        http_transport=args.transport,
+        log_level="warning",
+        master_key=None,
+    )
+    return create_gateway(settings)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("kind", choices=KINDS)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--upstream", help="OpenAI base URL (pass-through proxies)")
+    parser.add_argument("--providers", type=Path, help="providers.yaml (gateway)")
+    parser.add_argument("--policies", type=Path, help="policies folder (gateway)")
+    parser.add_argument("--transport", choices=("aiohttp", "httpx"), default="aiohttp")
+    parser.add_argument("--http", choices=("httptools", "h11"), default=default_http())
+    parser.add_argument("--profile", type=Path, help="write a cProfile dump here on SIGINT")
+    args = parser.parse_args()
+    if args.kind == "sim":
+        uvloop.run(_serve_sim(args.port))  # ends with SIGTERM
+        return
+
+    import uvicorn
+
+    logging.basicConfig(level=logging.WARNING)
+    app = _app(args)
+    profiler = cProfile.Profile() if args.profile else None
+    if profiler is not None:
+        profiler.enable()
+    try:
+        uvicorn.run(
+            app,
+            host=HOST,
+            port=args.port,
+            loop="uvloop",
+            http=args.http,
+            access_log=False,
+            log_level="warning",
+        )
+    except KeyboardInterrupt:
+        pass  # uvicorn re-raises the SIGINT it shut down on
+    finally:
+        if profiler is not None:
+            profiler.disable()
+            profiler.dump_stats(args.profile)
+
+
+if __name__ == "__main__":
+    main()
