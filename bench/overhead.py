@@ -10,6 +10,7 @@ workload, round after round, and each figure is the median over the rounds. See 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import datetime
 import os
 import platform
@@ -118,7 +119,7 @@ async def _measure(target: Child, sim: Child, sizes: Sizes) -> report.Metrics:
     cpu0, sim0, me0 = cpu_seconds(target.pid), cpu_seconds(sim.pid), time.process_time()
     c32 = await loadgen.run_phase(port, plain, concurrency=32, requests=sizes.c32)
     cpu = cpu_seconds(target.pid) - cpu0
-    client = time.process_time() - me0 + (cpu_seconds(sim.pid) - sim0 if sim is not target else 0)
+    client = time.process_time() - me0 + cpu_seconds(sim.pid) - sim0  # both on the client core
     st = await loadgen.run_phase(port, streamed, concurrency=1, requests=sizes.stream)
     target.check_alive()
     p = loadgen.percentile
@@ -171,13 +172,19 @@ async def _profile(workdir: Path, http: str, cores: Cores, sizes: Sizes) -> str:
         print("profiling the gateway under a c=32 saturation run ...", flush=True)
         plain = loadgen.chat_request(gw.port, model=SIM_MODEL, stream=False)
         await loadgen.run_phase(gw.port, plain, concurrency=32, requests=sizes.warmup)
+        gw.proc.send_signal(signal.SIGUSR1)  # profile the saturation run only
+        await asyncio.sleep(0.2)
         await loadgen.run_phase(gw.port, plain, concurrency=32, requests=sizes.c32)
-        gw.stop(signal.SIGINT, timeout_s=30)  # the child writes the profile on SIGINT
+        gw.proc.send_signal(signal.SIGUSR2)
+        deadline = time.monotonic() + 60
+        while not dump.exists() and time.monotonic() < deadline:
+            gw.check_alive()
+            await asyncio.sleep(0.1)
     finally:
         _stop(children)
     if not dump.exists():
-        raise RuntimeError(f"no profile written:\n{gw.log_tail()}")
-    return report.profile_summary(dump, sizes.warmup + sizes.c32 + 1)
+        raise RuntimeError("the gateway wrote no profile")
+    return report.profile_summary(dump, sizes.c32)
 
 
 def _stop(children: dict[str, Child]) -> None:
@@ -200,7 +207,7 @@ def _meta(args: argparse.Namespace, sizes: Sizes, http: str) -> dict[str, object
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=6000, help="requests at c=32 per round")
+    parser.add_argument("--requests", type=int, default=4000, help="requests at c=32 per round")
     parser.add_argument("--rounds", type=int, default=3, help="rounds; figures are medians")
     parser.add_argument("--quick", action="store_true", help="a small run (smoke test)")
     parser.add_argument("--out", type=Path, help="write every figure as JSON here")

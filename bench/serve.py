@@ -5,7 +5,7 @@
     python -m bench.serve gateway --providers F --policies D --transport aiohttp --port Q
 
 Proxies run under uvicorn as `gateway serve` does (uvloop, httptools, no access log, one
-worker). With --profile FILE the process runs under cProfile and writes FILE when it gets SIGINT.
+worker). With --profile FILE, SIGUSR1 starts cProfile and SIGUSR2 stops it and writes FILE.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ import asyncio
 import cProfile
 import importlib.util
 import logging
+import os
+import signal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -77,6 +79,23 @@ def _app(args: argparse.Namespace) -> FastAPI:
     return create_gateway(settings)
 
 
+def _profile_on_signals(path: Path) -> None:
+    """SIGUSR1 starts the profiler, SIGUSR2 stops it and writes `path` (atomically)."""
+    profiler = cProfile.Profile()
+
+    def start(signum: int, frame: object) -> None:
+        profiler.enable()
+
+    def stop(signum: int, frame: object) -> None:
+        profiler.disable()
+        tmp = path.with_suffix(".tmp")
+        profiler.dump_stats(tmp)
+        os.replace(tmp, path)
+
+    signal.signal(signal.SIGUSR1, start)
+    signal.signal(signal.SIGUSR2, stop)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("kind", choices=KINDS)
@@ -86,7 +105,7 @@ def main() -> None:
     parser.add_argument("--policies", type=Path, help="policies folder (gateway)")
     parser.add_argument("--transport", choices=("aiohttp", "httpx"), default="aiohttp")
     parser.add_argument("--http", choices=("httptools", "h11"), default=default_http())
-    parser.add_argument("--profile", type=Path, help="write a cProfile dump here on SIGINT")
+    parser.add_argument("--profile", type=Path, help="cProfile on SIGUSR1, written on SIGUSR2")
     args = parser.parse_args()
     if args.kind == "sim":
         uvloop.run(_serve_sim(args.port))  # ends with SIGTERM
@@ -96,25 +115,17 @@ def main() -> None:
 
     logging.basicConfig(level=logging.WARNING)
     app = _app(args)
-    profiler = cProfile.Profile() if args.profile else None
-    if profiler is not None:
-        profiler.enable()
-    try:
-        uvicorn.run(
-            app,
-            host=HOST,
-            port=args.port,
-            loop="uvloop",
-            http=args.http,
-            access_log=False,
-            log_level="warning",
-        )
-    except KeyboardInterrupt:
-        pass  # uvicorn re-raises the SIGINT it shut down on
-    finally:
-        if profiler is not None:
-            profiler.disable()
-            profiler.dump_stats(args.profile)
+    if args.profile:
+        _profile_on_signals(args.profile)
+    uvicorn.run(
+        app,
+        host=HOST,
+        port=args.port,
+        loop="uvloop",
+        http=args.http,
+        access_log=False,
+        log_level="warning",
+    )
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from gateway.api.request_context import RequestContext
 from gateway.api.state import AppState
 from gateway.config.loader import load_config
 from gateway.config.runtime import Config
+from gateway.ledger.record import Ledger
 from gateway.routing.router import Router
 from gateway.settings import Settings
 from gateway.state.memory_store import MemoryStore
@@ -30,6 +31,7 @@ def create_app(
     *,
     config: Config | None = None,
     env: Mapping[str, str] | None = None,
+    ledger: Ledger | None = None,
 ) -> FastAPI:
     settings = settings or Settings()
     env = os.environ if env is None else env
@@ -43,7 +45,14 @@ def create_app(
         store: Store = MemoryStore()
         await store.start()
         upstreams = build_upstreams(config, settings, env)
-        router = Router(config, upstreams, store, explore_rate=settings.explore_rate)
+        router = Router(
+            config,
+            upstreams,
+            store,
+            ledger=ledger,
+            default_output_tokens=settings.default_output_tokens,
+            explore_rate=settings.explore_rate,
+        )
         app.state.gateway = AppState(settings, router, store, upstreams)
         log.info(
             "gateway ready: %d deployments, %d routes, config %s",

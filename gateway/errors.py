@@ -29,6 +29,7 @@ class GatewayError(Exception):
         super().__init__(message)
         self.message = message
         self.param = param
+        self.attempts = 0  # upstream attempts made before this error (for the ledger)
 
     @property
     def status_code(self) -> int:

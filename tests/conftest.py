@@ -11,6 +11,7 @@ import pytest
 
 from gateway.app import create_app
 from gateway.embedded import serve_in_loop
+from gateway.ledger.record import Ledger
 from gateway.settings import Settings
 from gateway.sim import SimVendor, VendorSpec, run_sim
 from gateway.sim.catalog import SimPrice, providers_yaml
@@ -42,6 +43,7 @@ def fleet(tmp_path: Path) -> FleetFactory:
         *,
         policies: str | None = None,
         capabilities: Mapping[str, list[str]] | None = None,
+        ledger: Ledger | None = None,
         **settings: object,
     ) -> AsyncIterator[Fleet]:
         async with run_sim(SimConfig(vendors=dict(specs))) as vendors:
@@ -55,7 +57,7 @@ def fleet(tmp_path: Path) -> FleetFactory:
             if policies:
                 (policies_dir / "test.yaml").write_text(policies)
             conf = Settings(providers=providers_file, policies=policies_dir, **settings)  # type: ignore[arg-type]
-            async with serve_in_loop(create_app(conf, env={})) as url:
+            async with serve_in_loop(create_app(conf, env={}, ledger=ledger)) as url:
                 yield Fleet(url, vendors, providers_file)
 
     return start

@@ -32,7 +32,7 @@ _TYPE_NAMES = {bool: "a boolean", str: "a string", list: "an array", dict: "an o
 IMAGE_TOKENS = 85  # a low-detail image, OpenAI's published floor
 
 
-def parse_chat(raw: bytes, *, request_id: str, default_output_tokens: int) -> ChatRequest:
+def parse_chat(raw: bytes, *, request_id: str, received: float) -> ChatRequest:
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
@@ -45,7 +45,7 @@ def parse_chat(raw: bytes, *, request_id: str, default_output_tokens: int) -> Ch
     _check_types(body)
     chars, images = _check_messages(body.get("messages"))
     hints = _hints(body.pop("gateway", None))
-    out = body.get("max_completion_tokens") or body.get("max_tokens") or default_output_tokens
+    out = body.get("max_completion_tokens") or body.get("max_tokens") or 0  # 0: router estimates
     stream = body.get("stream") is True
     opts = body.get("stream_options")
     demand = Demand(
@@ -60,6 +60,7 @@ def parse_chat(raw: bytes, *, request_id: str, default_output_tokens: int) -> Ch
         client_wants_usage=isinstance(opts, dict) and opts.get("include_usage") is True,
         demand=demand,
         request_id=request_id,
+        received=received,
         hints=hints,
     )
 

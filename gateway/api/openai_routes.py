@@ -32,11 +32,7 @@ async def chat_completions(request: Request) -> Response:
     state: AppState = request.app.state.gateway
     check_key(request, state)
     request_id: str = request.scope[ID_KEY]
-    chat = parse_chat(
-        await request.body(),
-        request_id=request_id,
-        default_output_tokens=state.settings.default_output_tokens,
-    )
+    chat = parse_chat(await request.body(), request_id=request_id, received=request.scope[T0_KEY])
     served = await state.router.handle(chat)
     headers = _headers(served, request.scope[T0_KEY])
     if served.stream is not None:

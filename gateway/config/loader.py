@@ -53,6 +53,7 @@ def _deployments(provider: str, spec: ProviderSpec) -> list[Deployment]:
                 api_key_env=spec.api_key_env,
                 input_per_mtok=price.input_per_mtok if price else None,
                 output_per_mtok=price.output_per_mtok if price else None,
+                cached_input_per_mtok=price.cached_input_per_mtok if price else None,
                 capabilities=frozenset(mspec.capabilities)
                 if mspec.capabilities is not None
                 else None,

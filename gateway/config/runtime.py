@@ -19,6 +19,7 @@ class Deployment:
     api_key_env: str | None
     input_per_mtok: float | None  # None: price unknown (scored pessimistically)
     output_per_mtok: float | None
+    cached_input_per_mtok: float | None
     capabilities: frozenset[str] | None  # None: assumed capable
     context_window: int | None
     tags: frozenset[str] = frozenset()

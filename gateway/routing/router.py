@@ -6,10 +6,12 @@ import logging
 import random
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from gateway.config.runtime import Config, Deployment
+import anyio
+
+from gateway.config.runtime import Config, Deployment, Route
 from gateway.errors import (
     GatewayError,
     NoDeploymentAvailable,
@@ -18,11 +20,14 @@ from gateway.errors import (
     UpstreamStatusError,
     UpstreamTimeout,
 )
+from gateway.ledger.record import Ledger
+from gateway.routing.accounting import failure_record, success_record
+from gateway.routing.output_estimate import OutputEstimate
 from gateway.routing.policy import Hints, resolve
 from gateway.routing.scoring import Demand, Draws, Ranking, rank
 from gateway.state.estimators import Outcome, OutcomeKind, Stats, to_stats
 from gateway.state.store import Store
-from gateway.upstream.base import Call, Reply, StreamReply, Upstream
+from gateway.upstream.base import Call, Reply, StreamReply, Upstream, Usage
 
 log = logging.getLogger("gateway.router")
 
@@ -33,13 +38,17 @@ class ChatRequest:
     body: Mapping[str, Any]  # the client's body minus gateway-only fields
     stream: bool
     client_wants_usage: bool
-    demand: Demand
+    demand: Demand  # output_tokens 0: the request set no max_tokens
     request_id: str
+    received: float = field(default_factory=time.perf_counter)  # when the gateway got it
     hints: Hints = field(default_factory=Hints)
+    endpoint: str = "/v1/chat/completions"
 
 
 @dataclass(slots=True)
 class Served:
+    request: ChatRequest
+    route: Route
     deployment: Deployment
     attempts: int
     upstream_s: float  # time spent waiting on upstreams, over all attempts
@@ -56,6 +65,8 @@ class Router:
         upstreams: Mapping[str, Upstream],
         store: Store,
         *,
+        ledger: Ledger | None = None,
+        default_output_tokens: int = 256,
         explore_rate: float = 0.02,
         rng: random.Random | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -63,14 +74,13 @@ class Router:
         self.config = config
         self._upstreams = upstreams
         self._store = store
+        self._ledger = ledger
+        self._outputs = OutputEstimate(default_output_tokens)
         self._explore_rate = explore_rate
         self._rng = rng or random.Random()
         self._clock = clock
 
-    def rank(self, req: ChatRequest) -> tuple[Ranking, int]:
-        route = resolve(self.config, req.model, req.hints)
-        if not route.targets:
-            raise NoDeploymentAvailable(f"No deployment is available for '{req.model}'.")
+    def rank(self, req: ChatRequest, route: Route) -> Ranking:
         snapshot = self._store.snapshot()
         now = self._clock()
         stats: dict[str, Stats] = {}
@@ -78,55 +88,73 @@ class Router:
             est = snapshot.get(dep.id)
             if est is not None:
                 stats[dep.id] = to_stats(est, now)
+        demand = req.demand
+        if not demand.output_tokens:
+            demand = replace(demand, output_tokens=self._outputs.expected(route.name))
         r = self._rng.random
-        draws = Draws(tie=r(), explore=r(), pick=r())
-        ranking = rank(
+        return rank(
             route.targets,
             stats,
-            req.demand,
+            demand,
             strategy=route.strategy,
             slo=route.slo,
-            draws=draws,
+            draws=Draws(tie=r(), explore=r(), pick=r()),
             explore_rate=self._explore_rate,
         )
-        return ranking, route.max_attempts
 
     async def handle(self, req: ChatRequest) -> Served:
-        ranking, max_attempts = self.rank(req)
+        route: Route | None = None
+        try:
+            route = resolve(self.config, req.model, req.hints)
+            served = await self._attempts(req, route)
+        except GatewayError as exc:
+            self._submit(failure_record(req, route, exc))
+            raise
+        if served.reply is not None:
+            usage = served.reply.usage or Usage()
+            self._outputs.observe(route.name, usage.completion_tokens)
+            self._submit(success_record(served, usage))
+        return served
+
+    async def _attempts(self, req: ChatRequest, route: Route) -> Served:
+        ranking = self.rank(req, route) if route.targets else Ranking((), ())
         if not ranking.ranked:
             reasons = "; ".join(f"{e.deployment.id}: {e.reason}" for e in ranking.excluded)
-            raise NoDeploymentAvailable(f"No deployment can serve '{req.model}' ({reasons}).")
+            why = f" ({reasons})" if reasons else ""
+            raise NoDeploymentAvailable(f"No deployment can serve '{req.model}'{why}.")
         failures: list[tuple[Deployment, UpstreamError]] = []
         upstream_s = 0.0
-        for scored in ranking.ranked[:max_attempts]:
+        for scored in ranking.ranked[: route.max_attempts]:
             dep = scored.deployment
             call = Call(
                 dep.upstream_model, req.body, req.stream, req.client_wants_usage, req.request_id
             )
+            upstream = self._upstreams[dep.provider]
             await self._store.begin(dep.id)
             started = time.perf_counter()
+            served = Served(req, route, dep, len(failures) + 1, 0.0, ranking, started=started)
             try:
                 if req.stream:
-                    stream = await self._upstreams[dep.provider].open_stream(call)
-                    upstream_s += time.perf_counter() - started
-                    return Served(
-                        dep, len(failures) + 1, upstream_s, ranking, stream=stream, started=started
-                    )
-                reply = await self._upstreams[dep.provider].complete(call)
+                    served.stream = await upstream.open_stream(call)
+                else:
+                    served.reply = await upstream.complete(call)
             except UpstreamError as exc:
                 upstream_s += time.perf_counter() - started
                 await self._record(dep, _kind_of(exc), started)
                 if not exc.is_retryable:
+                    exc.attempts = len(failures) + 1
                     raise
                 log.info(
                     "attempt on %s failed (%s), trying the next candidate", dep.id, exc.message
                 )
                 failures.append((dep, exc))
                 continue
-            upstream_s += time.perf_counter() - started
-            tokens = reply.usage.completion_tokens if reply.usage else None
-            await self._record(dep, "ok", started, tokens=tokens)
-            return Served(dep, len(failures) + 1, upstream_s, ranking, reply=reply, started=started)
+            served.upstream_s = upstream_s + time.perf_counter() - started
+            if served.reply is not None:
+                usage = served.reply.usage
+                tokens = usage.completion_tokens if usage else None
+                await self._record(dep, "ok", started, tokens=tokens)
+            return served
         raise _exhausted(req.model, failures)
 
     async def relay(self, served: Served) -> AsyncIterator[bytes]:
@@ -134,17 +162,36 @@ class Router:
         stream = served.stream
         assert stream is not None
         kind: OutcomeKind = "error"
+        finished = False
         try:
             async for chunk in stream:
                 yield chunk
+            finished = True
             kind = "error" if stream.truncated else "ok"
         finally:
-            await stream.aclose()
-            usage = stream.usage
-            tokens = usage.completion_tokens if usage else stream.completion_events
-            await self._record(
-                served.deployment, kind, served.started, ttft_ms=stream.ttft_ms, tokens=tokens
-            )
+            # Shielded: a client that left must not stop us from closing upstream and billing.
+            with anyio.CancelScope(shield=True):
+                await stream.aclose()
+                usage = stream.usage or Usage(completion_tokens=stream.completion_events)
+                await self._record(
+                    served.deployment,
+                    kind,
+                    served.started,
+                    ttft_ms=stream.ttft_ms,
+                    tokens=usage.completion_tokens,
+                )
+                if finished:
+                    self._outputs.observe(served.route.name, usage.completion_tokens)
+                error = None if finished else "client_cancelled"
+                if stream.truncated:
+                    error = "stream_truncated"
+                self._submit(
+                    success_record(served, usage, ttft_ms=stream.ttft_ms, error_type=error)
+                )
+
+    def _submit(self, record: Any) -> None:
+        if self._ledger is not None:
+            self._ledger.submit(record)
 
     async def _record(
         self,
@@ -181,7 +228,10 @@ def _exhausted(model: str, failures: list[tuple[Deployment, UpstreamError]]) -> 
             for e in errors
             if isinstance(e, UpstreamStatusError) and e.retry_after_s
         ]
-        return RateLimited(message, retry_after_s=min(waits, default=1.0))
-    if isinstance(errors[-1], UpstreamTimeout):
-        return UpstreamTimeout(message)
-    return UpstreamError(message)
+        exhausted: GatewayError = RateLimited(message, retry_after_s=min(waits, default=1.0))
+    elif isinstance(errors[-1], UpstreamTimeout):
+        exhausted = UpstreamTimeout(message)
+    else:
+        exhausted = UpstreamError(message)
+    exhausted.attempts = len(failures)
+    return exhausted

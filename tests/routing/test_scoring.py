@@ -25,6 +25,7 @@ def dep(
         api_key_env=None,
         input_per_mtok=pin,
         output_per_mtok=pout,
+        cached_input_per_mtok=None,
         capabilities=caps,
         context_window=ctx,
     )

@@ -1,0 +1,1 @@
+"""The spend ledger: one row per client request, priced, written off the request path."""

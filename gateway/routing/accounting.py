@@ -1,0 +1,66 @@
+"""Turn a finished request into its spend row. Pure: everything it needs is passed in."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from gateway.ledger.pricing import cost_usd
+from gateway.ledger.record import SpendRecord
+
+if TYPE_CHECKING:
+    from gateway.config.runtime import Route
+    from gateway.errors import GatewayError
+    from gateway.routing.router import ChatRequest, Served
+    from gateway.upstream.base import Usage
+
+
+def _timing(req: ChatRequest) -> tuple[datetime, float]:
+    latency_ms = (time.perf_counter() - req.received) * 1000
+    return datetime.now(UTC) - timedelta(milliseconds=latency_ms), latency_ms
+
+
+def success_record(
+    served: Served, usage: Usage, *, ttft_ms: float | None = None, error_type: str | None = None
+) -> SpendRecord:
+    req, dep = served.request, served.deployment
+    created_at, latency_ms = _timing(req)
+    return SpendRecord(
+        created_at=created_at,
+        request_id=req.request_id,
+        endpoint=req.endpoint,
+        requested_model=req.model,
+        stream=req.stream,
+        status_code=200,
+        attempts=served.attempts,
+        latency_ms=latency_ms,
+        policy=served.route.name,
+        provider=dep.provider,
+        deployment=dep.id,
+        upstream_model=dep.upstream_model,
+        error_type=error_type,
+        prompt_tokens=usage.prompt_tokens,
+        completion_tokens=usage.completion_tokens,
+        cached_tokens=usage.cached_tokens,
+        reasoning_tokens=usage.reasoning_tokens,
+        cost_usd=cost_usd(dep, usage),
+        ttft_ms=ttft_ms,
+    )
+
+
+def failure_record(req: ChatRequest, route: Route | None, exc: GatewayError) -> SpendRecord:
+    created_at, latency_ms = _timing(req)
+    return SpendRecord(
+        created_at=created_at,
+        request_id=req.request_id,
+        endpoint=req.endpoint,
+        requested_model=req.model,
+        stream=req.stream,
+        status_code=exc.status_code,
+        attempts=exc.attempts,
+        latency_ms=latency_ms,
+        policy=route.name if route else None,
+        error_type=exc.type,
+        cost_usd=None,
+    )
