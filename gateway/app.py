@@ -43,6 +43,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store: Store = MemoryStore()
+        store.track(config.deployments.values())
         await store.start()
         upstreams = build_upstreams(config, settings, env)
         router = Router(

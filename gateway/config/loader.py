@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from gateway.config.policies import PolicyFile
-from gateway.config.providers import ProvidersFile, ProviderSpec
-from gateway.config.runtime import Config, Deployment, Route
+from gateway.config.providers import Limits, ProvidersFile, ProviderSpec
+from gateway.config.runtime import Config, Deployment, Route, ScopeLimit
 from gateway.config.yamlsrc import ConfigError, Document, Problem, load_yaml, validate
 
 
@@ -59,9 +59,16 @@ def _deployments(provider: str, spec: ProviderSpec) -> list[Deployment]:
                 else None,
                 context_window=mspec.context_window,
                 tags=frozenset(spec.tags),
+                limits=(_scope("p", spec.limits), _scope(f"m:{model}", mspec.limits)),
             )
         )
     return out
+
+
+def _scope(scope: str, limits: Limits | None) -> ScopeLimit:
+    if limits is None:
+        return ScopeLimit(scope)
+    return ScopeLimit(scope, limits.rpm, limits.tpm, limits.max_concurrency)
 
 
 def _implicit_routes(deployments: Mapping[str, Deployment]) -> dict[str, Route]:

@@ -9,6 +9,16 @@ from gateway.config.policies import Slo, Strategy
 
 
 @dataclass(frozen=True, slots=True)
+class ScopeLimit:
+    """Limits shared by everything in one scope: a whole provider ("p") or one model ("m:NAME")."""
+
+    scope: str
+    rpm: int | None = None
+    tpm: int | None = None
+    max_concurrency: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Deployment:
     id: str  # "provider/model", the key used in state, headers and the ledger
     provider: str
@@ -23,6 +33,7 @@ class Deployment:
     capabilities: frozenset[str] | None  # None: assumed capable
     context_window: int | None
     tags: frozenset[str] = frozenset()
+    limits: tuple[ScopeLimit, ...] = ()  # provider scope first, then the model's own
 
 
 @dataclass(frozen=True, slots=True)

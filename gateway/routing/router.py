@@ -26,6 +26,7 @@ from gateway.routing.output_estimate import OutputEstimate
 from gateway.routing.policy import Hints, resolve
 from gateway.routing.scoring import Demand, Draws, Ranking, rank
 from gateway.state.estimators import Outcome, OutcomeKind, Stats, to_stats
+from gateway.state.quota import Denied, Grant, header_headroom
 from gateway.state.store import Store
 from gateway.upstream.base import Call, Reply, StreamReply, Upstream, Usage
 
@@ -50,6 +51,7 @@ class Served:
     request: ChatRequest
     route: Route
     deployment: Deployment
+    grant: Grant
     attempts: int
     upstream_s: float  # time spent waiting on upstreams, over all attempts
     ranking: Ranking
@@ -69,7 +71,7 @@ class Router:
         default_output_tokens: int = 256,
         explore_rate: float = 0.02,
         rng: random.Random | None = None,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.config = config
         self._upstreams = upstreams
@@ -122,25 +124,34 @@ class Router:
             reasons = "; ".join(f"{e.deployment.id}: {e.reason}" for e in ranking.excluded)
             why = f" ({reasons})" if reasons else ""
             raise NoDeploymentAvailable(f"No deployment can serve '{req.model}'{why}.")
+        demand = req.demand
+        tokens = demand.prompt_tokens + (demand.output_tokens or self._outputs.expected(route.name))
         failures: list[tuple[Deployment, UpstreamError]] = []
+        denials: list[Denied] = []
         upstream_s = 0.0
-        for scored in ranking.ranked[: route.max_attempts]:
+        for scored in ranking.ranked:
+            if len(failures) >= route.max_attempts:
+                break
             dep = scored.deployment
+            grant = await self._store.reserve(dep, tokens)
+            if isinstance(grant, Denied):
+                denials.append(grant)  # full by our own counters: not an attempt
+                continue
             call = Call(
                 dep.upstream_model, req.body, req.stream, req.client_wants_usage, req.request_id
             )
-            upstream = self._upstreams[dep.provider]
-            await self._store.begin(dep.id)
             started = time.perf_counter()
-            served = Served(req, route, dep, len(failures) + 1, 0.0, ranking, started=started)
+            served = Served(
+                req, route, dep, grant, len(failures) + 1, 0.0, ranking, started=started
+            )
             try:
                 if req.stream:
-                    served.stream = await upstream.open_stream(call)
+                    served.stream = await self._upstreams[dep.provider].open_stream(call)
                 else:
-                    served.reply = await upstream.complete(call)
+                    served.reply = await self._upstreams[dep.provider].complete(call)
             except UpstreamError as exc:
                 upstream_s += time.perf_counter() - started
-                await self._record(dep, _kind_of(exc), started)
+                await self._settle(served, _kind_of(exc), usage=None)
                 if not exc.is_retryable:
                     exc.attempts = len(failures) + 1
                     raise
@@ -151,11 +162,11 @@ class Router:
                 continue
             served.upstream_s = upstream_s + time.perf_counter() - started
             if served.reply is not None:
-                usage = served.reply.usage
-                tokens = usage.completion_tokens if usage else None
-                await self._record(dep, "ok", started, tokens=tokens)
+                await self._settle(
+                    served, "ok", usage=served.reply.usage, headers=served.reply.headers
+                )
             return served
-        raise _exhausted(req.model, failures)
+        raise _exhausted(req.model, failures, denials)
 
     async def relay(self, served: Served) -> AsyncIterator[bytes]:
         """Relay a stream to the client; record its outcome however it ends (cancel included)."""
@@ -173,12 +184,8 @@ class Router:
             with anyio.CancelScope(shield=True):
                 await stream.aclose()
                 usage = stream.usage or Usage(completion_tokens=stream.completion_events)
-                await self._record(
-                    served.deployment,
-                    kind,
-                    served.started,
-                    ttft_ms=stream.ttft_ms,
-                    tokens=usage.completion_tokens,
+                await self._settle(
+                    served, kind, usage=usage, ttft_ms=stream.ttft_ms, headers=stream.headers
                 )
                 if finished:
                     self._outputs.observe(served.route.name, usage.completion_tokens)
@@ -193,18 +200,27 @@ class Router:
         if self._ledger is not None:
             self._ledger.submit(record)
 
-    async def _record(
+    async def _settle(
         self,
-        dep: Deployment,
+        served: Served,
         kind: OutcomeKind,
-        started: float,
         *,
+        usage: Usage | None,
         ttft_ms: float | None = None,
-        tokens: int | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
-        latency_ms = (time.perf_counter() - started) * 1000
-        outcome = Outcome(dep.id, kind, self._clock(), latency_ms, ttft_ms, tokens)
-        await self._store.record(outcome)
+        latency_ms = (time.perf_counter() - served.started) * 1000
+        outcome = Outcome(
+            served.deployment.id,
+            kind,
+            self._clock(),
+            latency_ms,
+            ttft_ms,
+            usage.completion_tokens if usage else None,
+            header_headroom(headers) if headers else None,
+        )
+        used = usage.prompt_tokens + usage.completion_tokens if usage else 0
+        await self._store.settle(served.grant, outcome, used)
 
 
 def _kind_of(exc: UpstreamError) -> OutcomeKind:
@@ -218,7 +234,15 @@ def _kind_of(exc: UpstreamError) -> OutcomeKind:
     return "error"
 
 
-def _exhausted(model: str, failures: list[tuple[Deployment, UpstreamError]]) -> GatewayError:
+def _exhausted(
+    model: str, failures: list[tuple[Deployment, UpstreamError]], denials: list[Denied]
+) -> GatewayError:
+    if not failures:
+        detail = "; ".join(f"{d.deployment_id}: {d.limit} limit reached" for d in denials)
+        wait = min(d.retry_after_s for d in denials)
+        return RateLimited(
+            f"Every deployment for '{model}' is at its limit ({detail}).", retry_after_s=wait
+        )
     detail = "; ".join(f"{dep.id}: {exc.message}" for dep, exc in failures)
     message = f"All {len(failures)} attempts for '{model}' failed ({detail})."
     errors = [exc for _, exc in failures]

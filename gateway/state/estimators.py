@@ -11,6 +11,7 @@ OutcomeKind = Literal["ok", "error", "timeout", "rate_limited", "rejected"]
 
 LATENCY_TAU_S = 5.0  # how fast a latency estimate forgets a spike once samples come in lower
 FAIL_TAU_S = 10.0  # how long failures weigh; the +1 prior lets an idle provider's rate decay to 0
+HINT_TTL_S = 60.0  # a provider's remaining-quota header speaks for at most its window
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +22,7 @@ class Outcome:
     latency_ms: float
     ttft_ms: float | None = None  # None for non-streamed replies
     completion_tokens: int | None = None
+    hint_headroom: float | None = None  # from the provider's x-ratelimit-* headers, if sent
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,8 +34,11 @@ class Estimate:
     latency_ms: float | None = None
     fails: float = 0.0  # decayed count of failures
     total: float = 0.0  # decayed count of attempts
-    updated_at: float = 0.0
+    updated_at: float = 0.0  # wall-clock seconds: comparable across gateway replicas
     in_flight: int = 0
+    quota_headroom: float = 1.0  # from our own counters
+    hint_headroom: float | None = None  # the provider's own word, from its headers
+    hint_at: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +91,8 @@ def apply(est: Estimate, outcome: Outcome) -> Estimate:
     elif outcome.kind == "timeout":
         # A timeout is evidence of slowness; a fast error is not evidence of speed.
         ttft = peak_ewma(ttft, outcome.latency_ms, dt)
+    if outcome.hint_headroom is not None:
+        est = replace(est, hint_headroom=outcome.hint_headroom, hint_at=outcome.at)
     return replace(
         est,
         ttft_ms=ttft,
@@ -101,9 +108,46 @@ def to_stats(est: Estimate, now: float) -> Stats:
     dt = now - est.updated_at if est.updated_at else 0.0
     fails = decay(est.fails, dt)
     total = decay(est.total, dt)
+    free = est.quota_headroom
+    if est.hint_headroom is not None and now - est.hint_at < HINT_TTL_S:
+        free = min(free, est.hint_headroom)
     return Stats(
         ttft_ms=est.ttft_ms,
         tpot_ms=est.tpot_ms,
         p_fail=fails / (total + 1.0),
         in_flight=est.in_flight,
+        headroom=free,
+    )
+
+
+def merge(parts: list[Estimate]) -> Estimate:
+    """Combine the estimates several gateway replicas hold for one deployment.
+
+    Latencies are averaged by each replica's recent sample weight; failure counts add up.
+    """
+    if len(parts) == 1:
+        return parts[0]
+    weight = sum(p.total for p in parts)
+
+    def mean(values: list[tuple[float | None, float]]) -> float | None:
+        known = [(v, w) for v, w in values if v is not None]
+        if not known:
+            return None
+        total_w = sum(w for _, w in known)
+        if total_w <= 0:
+            return max(v for v, _ in known)
+        return sum(v * w for v, w in known) / total_w
+
+    newest = max(parts, key=lambda p: p.hint_at)
+    return Estimate(
+        ttft_ms=mean([(p.ttft_ms, p.total) for p in parts]),
+        tpot_ms=mean([(p.tpot_ms, p.total) for p in parts]),
+        latency_ms=mean([(p.latency_ms, p.total) for p in parts]),
+        fails=sum(p.fails for p in parts),
+        total=weight,
+        updated_at=max(p.updated_at for p in parts),
+        in_flight=sum(p.in_flight for p in parts),
+        quota_headroom=min(p.quota_headroom for p in parts),
+        hint_headroom=newest.hint_headroom,
+        hint_at=newest.hint_at,
     )

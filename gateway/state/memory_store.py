@@ -2,33 +2,72 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import asyncio
+import contextlib
+import time
+import uuid
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 
+from gateway.config.runtime import Deployment
 from gateway.state.estimators import Estimate, Outcome, apply
+from gateway.state.quota import Denied, Grant, LocalQuota
+
+REFRESH_S = 0.25
 
 
 class MemoryStore:
-    def __init__(self) -> None:
+    def __init__(self, refresh_s: float = REFRESH_S) -> None:
         self._estimates: dict[str, Estimate] = {}
+        self._deployments: dict[str, Deployment] = {}
+        self._quota = LocalQuota()
+        self._refresh_s = refresh_s
+        self._task: asyncio.Task[None] | None = None
 
     def snapshot(self) -> Mapping[str, Estimate]:
         return self._estimates
 
-    async def begin(self, deployment_id: str) -> None:
-        est = self._estimates.get(deployment_id) or Estimate()
-        self._estimates[deployment_id] = replace(est, in_flight=est.in_flight + 1)
+    async def reserve(self, dep: Deployment, tokens: int) -> Grant | Denied:
+        result = self._quota.reserve(dep, tokens, uuid.uuid4().hex, _now_ms())
+        self._refresh_one(dep)
+        return result
 
-    async def record(self, outcome: Outcome) -> None:
+    async def settle(self, grant: Grant, outcome: Outcome, tokens_used: int) -> None:
+        self._quota.settle(grant, tokens_used)
         est = self._estimates.get(outcome.deployment_id) or Estimate()
-        est = apply(est, outcome)
-        self._estimates[outcome.deployment_id] = replace(est, in_flight=max(est.in_flight - 1, 0))
+        self._estimates[outcome.deployment_id] = apply(est, outcome)
+        dep = self._deployments.get(grant.deployment_id)
+        if dep is not None:
+            self._refresh_one(dep)
+
+    def track(self, deployments: Iterable[Deployment]) -> None:
+        self._deployments = {d.id: d for d in deployments}
 
     async def start(self) -> None:
-        return None
+        self._task = asyncio.create_task(self._refresh_forever(), name="memory-store-refresh")
 
     async def close(self) -> None:
-        return None
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
 
     def health(self) -> Mapping[str, object]:
         return {"backend": "memory", "ok": True}
+
+    def _refresh_one(self, dep: Deployment) -> None:
+        free, in_flight = self._quota.usage(dep, _now_ms())
+        est = self._estimates.get(dep.id) or Estimate()
+        if est.quota_headroom != free or est.in_flight != in_flight:
+            self._estimates[dep.id] = replace(est, quota_headroom=free, in_flight=in_flight)
+
+    async def _refresh_forever(self) -> None:
+        # Windows slide with time even when no request comes: keep headroom current.
+        while True:
+            for dep in list(self._deployments.values()):
+                self._refresh_one(dep)
+            await asyncio.sleep(self._refresh_s)
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)

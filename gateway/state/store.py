@@ -2,25 +2,34 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Protocol
 
+from gateway.config.runtime import Deployment
 from gateway.state.estimators import Estimate, Outcome
+from gateway.state.quota import Denied, Grant
 
 
 class Store(Protocol):
-    """Implementations: memory_store.MemoryStore (one process); Redis comes with its issue."""
+    """Implementations: memory_store.MemoryStore (one process), redis_store.RedisStore (shared).
+
+    Per request: one reserve() (one Redis round trip) and one settle() (one more).
+    """
 
     def snapshot(self) -> Mapping[str, Estimate]:
-        """The local view the scorer reads: no I/O on the hot path."""
+        """The local view the scorer reads: no I/O, refreshed in the background."""
         ...
 
-    async def begin(self, deployment_id: str) -> None:
-        """An attempt starts: count it in flight."""
+    async def reserve(self, dep: Deployment, tokens: int) -> Grant | Denied:
+        """Atomically check every limit of the deployment and take a slot, or say which is full."""
         ...
 
-    async def record(self, outcome: Outcome) -> None:
-        """An attempt ended: settle in-flight and fold the outcome into the estimates."""
+    async def settle(self, grant: Grant, outcome: Outcome, tokens_used: int) -> None:
+        """The attempt ended: free its slot, correct its tokens, fold in the outcome."""
+        ...
+
+    def track(self, deployments: Iterable[Deployment]) -> None:
+        """The deployments the background refresh keeps numbers for (config reloads call it)."""
         ...
 
     async def start(self) -> None: ...
@@ -28,5 +37,5 @@ class Store(Protocol):
     async def close(self) -> None: ...
 
     def health(self) -> Mapping[str, object]:
-        """Backend name and whether it is reachable, for /readyz."""
+        """Backend name, reachable or degraded, for /readyz and /admin/providers."""
         ...

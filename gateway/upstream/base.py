@@ -39,6 +39,7 @@ class StreamReply(Protocol):
     """An opened stream whose first event has arrived (so failover is no longer possible)."""
 
     ttft_ms: float
+    headers: Mapping[str, str]  # rate-limit hints
     usage: Usage | None  # known once the stream is exhausted
     completion_events: int  # content events relayed (a token count when usage is missing)
     truncated: bool  # the upstream ended without [DONE]

@@ -23,6 +23,8 @@ from gateway.upstream.sse import DONE, EventSplitter, error_event, parse_usage, 
 
 TransportName = Literal["aiohttp", "httpx"]
 _RATE_HEADERS = (
+    "x-ratelimit-limit-requests",
+    "x-ratelimit-limit-tokens",
     "x-ratelimit-remaining-requests",
     "x-ratelimit-remaining-tokens",
     "x-ratelimit-reset-requests",
@@ -134,6 +136,7 @@ class SseStream:
         self._splitter = EventSplitter()
         self._pending: list[bytes] = []
         self._done = False
+        self.headers: Mapping[str, str] = _rate_headers(response.headers)
         self.ttft_ms = 0.0
         self.usage: Usage | None = None
         self.completion_events = 0

@@ -41,13 +41,3 @@ def test_timeout_counts_as_slow_and_rejected_counts_as_nothing() -> None:
     est = apply(Estimate(), Outcome("a/m", "timeout", 1.0, latency_ms=5000))
     assert est.ttft_ms == 5000 and est.fails == 1.0
     assert apply(est, Outcome("a/m", "rejected", 2.0, latency_ms=3)) == est
-
-
-async def test_memory_store_tracks_in_flight() -> None:
-    store = MemoryStore()
-    await store.begin("a/m")
-    await store.begin("a/m")
-    assert store.snapshot()["a/m"].in_flight == 2
-    await store.record(Outcome("a/m", "ok", 1.0, latency_ms=10, ttft_ms=5, completion_tokens=3))
-    assert store.snapshot()["a/m"].in_flight == 1
-    assert store.snapshot()["a/m"].ttft_ms == 5
