@@ -10,7 +10,6 @@ workload, round after round, and each figure is the median over the rounds. See 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import datetime
 import os
 import platform
@@ -24,13 +23,10 @@ from pathlib import Path
 import orjson
 import uvloop
 
-from bench import loadgen, report
-from bench.procs import Child, cpu_seconds, rss_mb, spawn, wait_ready
-from bench.serve import SIM_MODEL, default_http, sim_spec
-from gateway.sim import SimVendor
-from gateway.sim.catalog import SimPrice, providers_yaml
-
-TARGETS = ("direct", "passthrough-httpx", "passthrough-aiohttp", "gateway", "gateway-httpx")
+from bench import fleet, loadgen, report
+from bench.procs import Child, cpu_seconds, rss_mb
+from bench.profile import profile_gateway
+from bench.serve import SIM_MODEL, default_http
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,65 +43,18 @@ class Sizes:
         )
 
 
-class _RemoteSim(SimVendor):
-    """The simulator process as providers_yaml wants it: a SimVendor we do not start here."""
-
-    def __init__(self, port: int) -> None:
-        super().__init__("sim", sim_spec(port))
-        self._remote_port = port
-
-    @property
-    def port(self) -> int:
-        return self._remote_port
-
-
-Cores = tuple[int | None, int | None]
-
-
-def _cores() -> Cores:
-    """(proxy core, client core): 0 and 1 when this process may use both."""
-    allowed = sorted(os.sched_getaffinity(0))
-    if len(allowed) < 2:
-        print("warning: fewer than 2 cores: nothing is pinned", file=sys.stderr)
-        return None, None
-    return allowed[0], allowed[1]
-
-
-def _start(
-    children: dict[str, Child], names: list[str], workdir: Path, http: str, cores: Cores
-) -> None:
-    """Add the simulator and every proxy to `children` (the caller stops them), pinned, ready."""
-    proxy_cpu, client_cpu = cores
-    sim = spawn("sim", ["sim"], cpu=client_cpu, logdir=workdir)
-    children["direct"] = sim
-    wait_ready(sim)
-    upstream = f"http://127.0.0.1:{sim.port}/v1"
-    providers = workdir / "providers.yaml"
-    providers.write_text(providers_yaml({"sim": _RemoteSim(sim.port)}, {"sim": SimPrice(1, 2)}))
-    (workdir / "policies").mkdir(exist_ok=True)
-    gateway = ["gateway", "--providers", str(providers), "--policies", str(workdir / "policies")]
-    argv = {
-        "passthrough-httpx": ["passthrough-httpx", "--upstream", upstream],
-        "passthrough-aiohttp": ["passthrough-aiohttp", "--upstream", upstream],
-        "gateway": [*gateway, "--transport", "aiohttp"],
-        "gateway-httpx": [*gateway, "--transport", "httpx"],
-    }
-    for name in names:
-        if name != "direct":
-            children[name] = spawn(
-                name, [*argv[name], "--http", http], cpu=proxy_cpu, logdir=workdir
-            )
-    for name, child in children.items():
-        wait_ready(child, http_path="/healthz" if name.startswith("gateway") else None)
-
-
-async def _warm_up(port: int, sizes: Sizes) -> None:
-    body = await loadgen.fetch(port, loadgen.chat_request(port, model=SIM_MODEL, stream=False))
-    if b'"choices"' not in body:
-        raise RuntimeError(f"not a chat completion: {body[:300]!r}")
-    streamed = await loadgen.fetch(port, loadgen.chat_request(port, model=SIM_MODEL, stream=True))
-    if b"data: [DONE]" not in streamed:
-        raise RuntimeError(f"not an SSE stream ending in [DONE]: {streamed[-300:]!r}")
+async def _warm_up(target: Child, sizes: Sizes) -> None:
+    """Check the answers are right, fill the connection pools, let the caches settle."""
+    port = target.port
+    try:
+        body = await loadgen.fetch(port, loadgen.chat_request(port, model=SIM_MODEL, stream=False))
+        if b'"choices"' not in body:
+            raise RuntimeError(f"not a chat completion: {body[:300]!r}")
+        sse = await loadgen.fetch(port, loadgen.chat_request(port, model=SIM_MODEL, stream=True))
+        if b"data: [DONE]" not in sse:
+            raise RuntimeError(f"not an SSE stream ending in [DONE]: {sse[-300:]!r}")
+    except (RuntimeError, OSError) as exc:
+        raise RuntimeError(f"{target.name} fails: {exc}\n{target.log_tail()}") from exc
     plain = loadgen.chat_request(port, model=SIM_MODEL, stream=False)
     await loadgen.run_phase(port, plain, concurrency=32, requests=sizes.warmup)
     await loadgen.run_phase(port, plain, concurrency=1, requests=sizes.warmup // 4)
@@ -139,10 +88,10 @@ async def _measure(target: Child, sim: Child, sizes: Sizes) -> report.Metrics:
 
 
 async def _run(children: dict[str, Child], sizes: Sizes, rounds: int) -> dict[str, report.Metrics]:
-    sim = children["direct"]
+    sim = children[fleet.DIRECT]
     for name, child in children.items():
         print(f"warming up {name} ...", flush=True)
-        await _warm_up(child.port, sizes)
+        await _warm_up(child, sizes)
     per_target: dict[str, list[report.Metrics]] = {name: [] for name in children}
     for r in range(rounds):
         for name, child in children.items():  # interleaved: drift on a shared machine hits all
@@ -159,39 +108,6 @@ async def _run(children: dict[str, Child], sizes: Sizes, rounds: int) -> dict[st
     return results
 
 
-async def _profile(workdir: Path, http: str, cores: Cores, sizes: Sizes) -> str:
-    """Saturate a gateway running under cProfile; summarize where its time goes."""
-    children: dict[str, Child] = {}
-    dump = workdir / "gateway.prof"
-    args = ["gateway", "--providers", str(workdir / "providers.yaml")]
-    args += ["--policies", str(workdir / "policies"), "--http", http, "--profile", str(dump)]
-    try:
-        _start(children, ["direct"], workdir, http, cores)
-        gw = children["profiled"] = spawn("gateway-profiled", args, cpu=cores[0], logdir=workdir)
-        wait_ready(gw, http_path="/healthz")
-        print("profiling the gateway under a c=32 saturation run ...", flush=True)
-        plain = loadgen.chat_request(gw.port, model=SIM_MODEL, stream=False)
-        await loadgen.run_phase(gw.port, plain, concurrency=32, requests=sizes.warmup)
-        gw.proc.send_signal(signal.SIGUSR1)  # profile the saturation run only
-        await asyncio.sleep(0.2)
-        await loadgen.run_phase(gw.port, plain, concurrency=32, requests=sizes.c32)
-        gw.proc.send_signal(signal.SIGUSR2)
-        deadline = time.monotonic() + 60
-        while not dump.exists() and time.monotonic() < deadline:
-            gw.check_alive()
-            await asyncio.sleep(0.1)
-    finally:
-        _stop(children)
-    if not dump.exists():
-        raise RuntimeError("the gateway wrote no profile")
-    return report.profile_summary(dump, sizes.c32)
-
-
-def _stop(children: dict[str, Child]) -> None:
-    for child in children.values():
-        child.stop()
-
-
 def _meta(args: argparse.Namespace, sizes: Sizes, http: str) -> dict[str, object]:
     return {
         "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
@@ -205,14 +121,22 @@ def _meta(args: argparse.Namespace, sizes: Sizes, http: str) -> dict[str, object
     }
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # so that SIGTERM and SIGHUP stop the children too
+
+
 def main() -> None:
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGHUP, _interrupt)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=4000, help="requests at c=32 per round")
+    parser.add_argument("--requests", type=int, default=3000, help="requests at c=32 per round")
     parser.add_argument("--rounds", type=int, default=3, help="rounds; figures are medians")
     parser.add_argument("--quick", action="store_true", help="a small run (smoke test)")
     parser.add_argument("--out", type=Path, help="write every figure as JSON here")
     parser.add_argument("--profile", action="store_true", help="also profile the gateway")
-    parser.add_argument("--targets", nargs="+", choices=TARGETS[1:], default=list(TARGETS[1:]))
+    parser.add_argument(
+        "--targets", nargs="+", choices=fleet.TARGETS[1:], default=list(fleet.TARGETS[1:])
+    )
     parser.add_argument("--http", choices=("httptools", "h11"), default=default_http())
     args = parser.parse_args()
     if args.quick:
@@ -220,21 +144,30 @@ def main() -> None:
     sizes = Sizes.of(args.requests)
     if args.http != "httptools":
         print("warning: httptools is not installed: uvicorn falls back to h11", file=sys.stderr)
-    cores = _cores()
-    if cores[1] is not None:
-        os.sched_setaffinity(0, {cores[1]})
+    pinned = fleet.cores()
+    if pinned[1] is not None:
+        os.sched_setaffinity(0, {pinned[1]})  # the load generator shares the simulator's core
     meta = _meta(args, sizes, args.http)
     with tempfile.TemporaryDirectory(prefix="bench-overhead-") as tmp:
         workdir = Path(tmp)
         children: dict[str, Child] = {}
         try:
-            _start(children, ["direct", *args.targets], workdir, args.http, cores)
+            fleet.start(children, [fleet.DIRECT, *args.targets], workdir, args.http, pinned)
             results = uvloop.run(_run(children, sizes, args.rounds))
         finally:
-            _stop(children)
+            fleet.stop(children)
         profile = ""
         if args.profile:
-            profile = uvloop.run(_profile(workdir, args.http, cores, sizes))
+            profile = uvloop.run(
+                profile_gateway(
+                    workdir,
+                    args.http,
+                    pinned,
+                    warmup=sizes.warmup,
+                    requests=sizes.c32,
+                    keep=args.out,
+                )
+            )
     print(f"\n{meta['date']}; {meta['nproc']} cores; Python {meta['python']}; {args.http}")
     print(f"sizes per round: {meta['sizes']}; rounds: {args.rounds}\n")
     print(report.table(results))

@@ -16,6 +16,7 @@ from pathlib import Path
 HOST = "127.0.0.1"
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
 _PROXY_VARS = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
+_REPO = str(Path(__file__).resolve().parents[1])
 
 
 def free_port() -> int:
@@ -45,6 +46,7 @@ def child_env() -> dict[str, str]:
         env.pop(name, None)
         env.pop(name.upper(), None)
     env["PYTHONUNBUFFERED"] = "1"
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (_REPO, env.get("PYTHONPATH")) if p)
     return env
 
 
@@ -86,13 +88,24 @@ class Child:
 
 
 def spawn(name: str, args: list[str], *, cpu: int | None, logdir: Path) -> Child:
-    """Start `python -m bench.serve ARGS` on a free port, pinned to `cpu`."""
+    """Start `python -m bench.serve ARGS` on a free port, pinned to `cpu`.
+
+    It runs in a folder of its own under `logdir`, so that whatever a gateway writes next to
+    itself (an embedded database, a spool) is its own and stays out of the work tree.
+    """
     port = free_port()
     log = logdir / f"{name}.log"
+    home = logdir / name
+    home.mkdir(exist_ok=True)
     cmd = [sys.executable, "-m", "bench.serve", *args, "--port", str(port)]
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=child_env()
+            cmd,
+            cwd=home,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=child_env(),
         )
     child = Child(name, port, proc, log)
     if cpu is not None:

@@ -1,12 +1,9 @@
-"""Turn the measurements into the markdown table, the ratios and the profile summary."""
+"""Turn the measurements into the markdown table and the ratios against the aiohttp baseline."""
 
 from __future__ import annotations
 
-import pstats
 import statistics
-from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 
 Metrics = dict[str, float]
 DIRECT = "direct"
@@ -73,80 +70,3 @@ def ratios(results: Mapping[str, Metrics]) -> str:
             f"throughput {rps:.2f}x, added p50 at c=1 {added:.0f} µs"
         )
     return "\n".join(out)
-
-
-# -- profile ---------------------------------------------------------------------------------
-
-
-def _component(filename: str) -> str:
-    if filename == "~" or filename.startswith("<"):
-        return "(C functions and builtins)"
-    if "site-packages/" in filename:
-        return filename.split("site-packages/", 1)[1].split("/", 1)[0].removesuffix(".py")
-    for marker in ("/gateway/", "/bench/"):
-        if marker in filename:
-            rest = filename.rsplit(marker, 1)[1]
-            head = rest.split("/", 1)[0] if "/" in rest else rest.removesuffix(".py")
-            return f"{marker.strip('/')}.{head}"
-    if "/lib/python3" in filename:
-        rest = filename.split("/lib/python3", 1)[1].split("/", 1)[1]
-        return "stdlib " + rest.split("/", 1)[0].removesuffix(".py")
-    return filename
-
-
-def _where(key: tuple[str, int, str]) -> str:
-    filename, line, func = key
-    if filename == "~":
-        return func
-    short = filename.split("site-packages/", 1)[-1]
-    for marker in ("/work/main/", "/lib/python3.11/"):
-        short = short.split(marker, 1)[-1]
-    return f"{short}:{line}({func})"
-
-
-def profile_summary(path: Path, requests: int, top: int = 15) -> str:
-    """Self time by component, the top functions by self time, gateway code by cumulative time."""
-    stats = pstats.Stats(str(path))
-    raw: dict[tuple[str, int, str], tuple[int, int, float, float, object]] = stats.stats  # type: ignore[attr-defined]
-    total = sum(v[2] for v in raw.values())
-    per_req = 1e6 / requests
-    by_component: defaultdict[str, float] = defaultdict(float)
-    for key, (_, _, tottime, _, _) in raw.items():
-        by_component[_component(key[0])] += tottime
-    lines = [
-        f"profiled: {requests} non-stream requests, {total:.2f} s of CPU in Python's view "
-        f"({total * per_req:.0f} µs/request under cProfile, which inflates it)",
-        "",
-        "Self time by component:",
-        "",
-        "| component | share | µs/request |",
-        "|---|---|---|",
-    ]
-    for name, secs in sorted(by_component.items(), key=lambda kv: -kv[1])[:top]:
-        lines.append(f"| {name} | {secs / total:.1%} | {secs * per_req:.1f} |")
-    lines += [
-        "",
-        "Top functions by self time:",
-        "",
-        "| function | self | self µs/req | calls/req |",
-        "|---|---|---|---|",
-    ]
-    for key, (_, ncalls, tottime, _, _) in sorted(raw.items(), key=lambda kv: -kv[1][2])[:top]:
-        calls = ncalls / requests
-        lines.append(
-            f"| `{_where(key)}` | {tottime / total:.1%} | {tottime * per_req:.1f} | {calls:.1f} |"
-        )
-    lines += [
-        "",
-        "Gateway functions by cumulative time (a coroutine counts once per resumption):",
-        "",
-        "| function | cumulative | cum µs/req | calls/req |",
-        "|---|---|---|---|",
-    ]
-    ours = [(k, v) for k, v in raw.items() if "/gateway/" in k[0]]
-    for key, (_, ncalls, _, cumtime, _) in sorted(ours, key=lambda kv: -kv[1][3])[:top]:
-        lines.append(
-            f"| `{_where(key)}` | {cumtime / total:.1%} | {cumtime * per_req:.1f} "
-            f"| {ncalls / requests:.1f} |"
-        )
-    return "\n".join(lines)
