@@ -24,7 +24,7 @@ from gateway.ledger.record import Ledger
 from gateway.routing.accounting import failure_record, success_record
 from gateway.routing.output_estimate import OutputEstimate
 from gateway.routing.policy import Hints, resolve
-from gateway.routing.scoring import Demand, Draws, Ranking, rank
+from gateway.routing.scoring import QUOTA_EXHAUSTED, Demand, Draws, Ranking, rank
 from gateway.state.estimators import Outcome, OutcomeKind, Stats, to_stats
 from gateway.state.quota import Denied, Grant, header_headroom
 from gateway.state.store import Store
@@ -120,7 +120,10 @@ class Router:
 
     async def _attempts(self, req: ChatRequest, route: Route) -> Served:
         ranking = self.rank(req, route) if route.targets else Ranking((), ())
-        if not ranking.ranked:
+        # Full by the last snapshot: asked again at the end, since only reserve() knows for sure
+        # (and knows when a slot frees up, for Retry-After).
+        full = [e.deployment for e in ranking.excluded if e.reason == QUOTA_EXHAUSTED]
+        if not ranking.ranked and not full:
             reasons = "; ".join(f"{e.deployment.id}: {e.reason}" for e in ranking.excluded)
             why = f" ({reasons})" if reasons else ""
             raise NoDeploymentAvailable(f"No deployment can serve '{req.model}'{why}.")
@@ -129,10 +132,9 @@ class Router:
         failures: list[tuple[Deployment, UpstreamError]] = []
         denials: list[Denied] = []
         upstream_s = 0.0
-        for scored in ranking.ranked:
+        for dep in [s.deployment for s in ranking.ranked] + full:
             if len(failures) >= route.max_attempts:
                 break
-            dep = scored.deployment
             grant = await self._store.reserve(dep, tokens)
             if isinstance(grant, Denied):
                 denials.append(grant)  # full by our own counters: not an attempt

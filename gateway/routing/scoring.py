@@ -17,6 +17,7 @@ from gateway.state.estimators import Stats
 CURVE_WIDTH = 0.15  # logistic width, as a fraction of the target
 QUOTA_KNEE = 0.2  # headroom below which quota pressure starts
 TIE_REL, TIE_ABS_USD = 0.02, 1e-7
+QUOTA_EXHAUSTED = "quota exhausted"
 _NO_STATS = Stats(ttft_ms=None, tpot_ms=None, p_fail=0.0, in_flight=0)
 
 
@@ -105,7 +106,7 @@ def exclusion(dep: Deployment, st: Stats, demand: Demand) -> str:
     if st.circuit_open:
         return "circuit open"
     if st.headroom <= 0:
-        return "quota exhausted"
+        return QUOTA_EXHAUSTED
     return ""
 
 

@@ -21,6 +21,7 @@ def providers_yaml(
     prices: Mapping[str, SimPrice],
     *,
     capabilities: Mapping[str, list[str]] | None = None,
+    limits: Mapping[str, Mapping[str, int]] | None = None,
 ) -> str:
     """providers.yaml text: one provider per vendor, every model it serves, at the given price."""
     providers: dict[str, object] = {}
@@ -34,9 +35,9 @@ def providers_yaml(
         }
         if capabilities and name in capabilities:
             model_spec["capabilities"] = capabilities[name]
-        providers[name] = {
-            "kind": "openai",
-            "base_url": vendor.base_url,
-            "models": {model: model_spec for model in vendor.spec.models},
-        }
+        provider: dict[str, object] = {"kind": "openai", "base_url": vendor.base_url}
+        if limits and name in limits:
+            provider["limits"] = dict(limits[name])
+        provider["models"] = {model: model_spec for model in vendor.spec.models}
+        providers[name] = provider
     return yaml.safe_dump({"providers": providers}, sort_keys=False)

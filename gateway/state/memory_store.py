@@ -11,16 +11,16 @@ from dataclasses import replace
 
 from gateway.config.runtime import Deployment
 from gateway.state.estimators import Estimate, Outcome, apply
-from gateway.state.quota import Denied, Grant, LocalQuota
+from gateway.state.quota import WINDOW_MS, Denied, Grant, LocalQuota
 
 REFRESH_S = 0.25
 
 
 class MemoryStore:
-    def __init__(self, refresh_s: float = REFRESH_S) -> None:
+    def __init__(self, refresh_s: float = REFRESH_S, window_ms: int = WINDOW_MS) -> None:
         self._estimates: dict[str, Estimate] = {}
         self._deployments: dict[str, Deployment] = {}
-        self._quota = LocalQuota()
+        self._quota = LocalQuota(window_ms=window_ms)
         self._refresh_s = refresh_s
         self._task: asyncio.Task[None] | None = None
 
@@ -55,6 +55,11 @@ class MemoryStore:
     def health(self) -> Mapping[str, object]:
         return {"backend": "memory", "ok": True}
 
+    async def refresh(self) -> None:
+        """Recompute headroom and in-flight now (the background loop does it every refresh_s)."""
+        for dep in list(self._deployments.values()):
+            self._refresh_one(dep)
+
     def _refresh_one(self, dep: Deployment) -> None:
         free, in_flight = self._quota.usage(dep, _now_ms())
         est = self._estimates.get(dep.id) or Estimate()
@@ -64,8 +69,7 @@ class MemoryStore:
     async def _refresh_forever(self) -> None:
         # Windows slide with time even when no request comes: keep headroom current.
         while True:
-            for dep in list(self._deployments.values()):
-                self._refresh_one(dep)
+            await self.refresh()
             await asyncio.sleep(self._refresh_s)
 
 

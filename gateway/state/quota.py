@@ -76,14 +76,16 @@ class _Window:
     tokens: int = 0
     in_flight: set[str] = field(default_factory=set)
 
-    def expire(self, now_ms: int) -> None:
-        cutoff = now_ms - WINDOW_MS
+    def expire(self, now_ms: int, window_ms: int) -> None:
+        cutoff = now_ms - window_ms
         while self.entries and self.entries[0][0] <= cutoff:
             _, resid = self.entries.popleft()
             self.tokens -= self.tokens_of.pop(resid, 0)
 
-    def denial(self, limit: ScopeLimit, tokens: int, now_ms: int) -> tuple[str, float] | None:
-        oldest_s = (self.entries[0][0] + WINDOW_MS - now_ms) / 1000 if self.entries else 1.0
+    def denial(
+        self, limit: ScopeLimit, tokens: int, now_ms: int, window_ms: int
+    ) -> tuple[str, float] | None:
+        oldest_s = (self.entries[0][0] + window_ms - now_ms) / 1000 if self.entries else 1.0
         if limit.rpm and len(self.entries) + 1 > limit.rpm:
             return "rpm", oldest_s
         if limit.tpm and self.tokens and self.tokens + tokens > limit.tpm:
@@ -96,8 +98,9 @@ class _Window:
 class LocalQuota:
     """The same contract as the Redis scripts, for one process (exact sliding windows)."""
 
-    def __init__(self, share: float = 1.0) -> None:
+    def __init__(self, share: float = 1.0, window_ms: int = WINDOW_MS) -> None:
         self.share = share
+        self.window_ms = window_ms
         self._windows: dict[tuple[str, str], _Window] = {}
 
     def _window(self, provider: str, scope: str) -> _Window:
@@ -110,10 +113,9 @@ class LocalQuota:
     def reserve(self, dep: Deployment, tokens: int, resid: str, now_ms: int) -> Grant | Denied:
         windows = [(self._window(dep.provider, lim.scope), lim) for lim in dep.limits]
         for win, lim in windows:
-            win.expire(now_ms)
-            denial = win.denial(
-                scaled(lim, self.share) if self.share != 1.0 else lim, tokens, now_ms
-            )
+            win.expire(now_ms, self.window_ms)
+            lim_here = scaled(lim, self.share) if self.share != 1.0 else lim
+            denial = win.denial(lim_here, tokens, now_ms, self.window_ms)
             if denial is not None:
                 return Denied(dep.id, denial[0], lim.scope, max(denial[1], 0.001))
         for win, _ in windows:
@@ -137,7 +139,7 @@ class LocalQuota:
         free, in_flight = 1.0, 0
         for lim in dep.limits:
             win = self._window(dep.provider, lim.scope)
-            win.expire(now_ms)
+            win.expire(now_ms, self.window_ms)
             lim_here = scaled(lim, self.share) if self.share != 1.0 else lim
             free = min(free, headroom(lim_here, len(win.entries), win.tokens, len(win.in_flight)))
             if lim.scope.startswith("m:"):

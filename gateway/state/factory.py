@@ -1,0 +1,28 @@
+"""Build the Store the settings ask for: Redis (single or cluster) when configured, else memory."""
+
+from __future__ import annotations
+
+from redis.asyncio import Redis, RedisCluster
+
+from gateway.settings import Settings
+from gateway.state.memory_store import MemoryStore
+from gateway.state.redis_store import RedisStore
+from gateway.state.store import Store
+
+# Short socket timeouts: a dead Redis must cost a request milliseconds, not seconds.
+TIMEOUT_S = 0.5
+
+
+def build_store(settings: Settings) -> Store:
+    if not settings.redis_url:
+        return MemoryStore(refresh_s=settings.state_refresh_s)
+    client: Redis | RedisCluster
+    if settings.redis_cluster:
+        client = RedisCluster.from_url(
+            settings.redis_url, socket_timeout=TIMEOUT_S, socket_connect_timeout=TIMEOUT_S
+        )
+    else:
+        client = Redis.from_url(
+            settings.redis_url, socket_timeout=TIMEOUT_S, socket_connect_timeout=TIMEOUT_S
+        )
+    return RedisStore(client, prefix=settings.redis_prefix, refresh_s=settings.state_refresh_s)

@@ -1,0 +1,143 @@
+"""Redis-only promises: one quota across replicas, shared estimates, round trips, outages."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from redis.asyncio import Connection, ConnectionPool, Redis
+
+from gateway.config.runtime import ScopeLimit
+from gateway.sim import VendorSpec
+from gateway.state.estimators import Outcome
+from gateway.state.quota import Denied, Grant
+from gateway.state.redis_store import RedisStore
+from tests.conftest import FleetFactory
+from tests.contract.test_store_contract import REDIS_URL, dep, drop_prefix
+from tests.redis_servers import private_redis, start_redis, stop
+
+FAST = VendorSpec(models=["m"], ttft_ms=1, tokens_per_s=5000, output_tokens=4)
+MSG = [{"role": "user", "content": "hi"}]
+
+
+@pytest.fixture
+async def prefix() -> AsyncIterator[str]:
+    p = f"gwtest:{uuid.uuid4().hex[:10]}:"
+    yield p
+    await drop_prefix(p)
+
+
+async def test_two_replicas_share_one_quota_and_their_estimates(prefix: str) -> None:
+    d = dep(p=ScopeLimit("p", rpm=4))
+    a = RedisStore(Redis.from_url(REDIS_URL), prefix=prefix, refresh_s=0.05)
+    b = RedisStore(Redis.from_url(REDIS_URL), prefix=prefix, refresh_s=0.05)
+    for s in (a, b):
+        s.track([d])
+        await s.start()
+    try:
+        results = [await s.reserve(d, 1) for s in (a, b, a, b, a, b)]
+        assert [isinstance(r, Grant) for r in results] == [True] * 4 + [False] * 2
+        grant = results[0]
+        assert isinstance(grant, Grant)
+        await a.settle(grant, Outcome(d.id, "ok", time.time(), 300.0, 120.0, 5), 5)
+        await asyncio.sleep(0.3)
+        seen_by_b = b.snapshot()[d.id]
+        assert seen_by_b.ttft_ms == 120.0  # a's measurement, merged into b's view
+        assert seen_by_b.in_flight == 3
+        assert b.health()["replicas"] == 2
+    finally:
+        await a.close()
+        await b.close()
+
+
+class CountingConnection(Connection):
+    """Counts every write to the socket: one per command or per pipeline."""
+
+    sent = 0
+
+    async def send_packed_command(self, command: object, check_health: bool = True) -> None:
+        CountingConnection.sent += 1
+        await super().send_packed_command(command, check_health)  # type: ignore[arg-type]
+
+
+async def test_a_request_costs_two_round_trips(fleet: FleetFactory, prefix: str) -> None:
+    pool = ConnectionPool.from_url(REDIS_URL, connection_class=CountingConnection)
+    store = RedisStore(Redis(connection_pool=pool), prefix=prefix, refresh_s=3600)  # no refresh
+    async with (
+        fleet({"a": FAST}, {"a": (0.1, 0.1)}, store=store) as f,
+        httpx.AsyncClient(base_url=f.url) as http,
+    ):
+        body = {"model": "m", "messages": MSG}
+        assert (
+            await http.post("/v1/chat/completions", json=body)
+        ).status_code == 200  # loads scripts
+        before = CountingConnection.sent
+        for stream in (False, True, False, True):
+            r = await http.post("/v1/chat/completions", json={**body, "stream": stream})
+            assert r.status_code == 200
+        assert CountingConnection.sent - before == 4 * 2  # reserve + settle, nothing else
+    await pool.aclose()
+
+
+async def test_redis_outage_loses_no_request_and_recovery_is_automatic(fleet: FleetFactory) -> None:
+    with private_redis() as (port, workdir):
+        url = f"redis://127.0.0.1:{port}/0"
+        async with (
+            fleet({"a": FAST}, {"a": (0.1, 0.1)}, redis_url=url, state_refresh_s=0.05) as f,
+            httpx.AsyncClient(base_url=f.url) as http,
+        ):
+            body = {"model": "m", "messages": MSG}
+            for _ in range(3):
+                assert (await http.post("/v1/chat/completions", json=body)).status_code == 200
+            assert (await http.get("/readyz")).json()["state"]["ok"] is True
+
+            # Kill the private server mid-traffic: requests go on from local state.
+            (await asyncio.to_thread(_kill_redis_on, port))
+            for _ in range(5):
+                r = await http.post("/v1/chat/completions", json=body)
+                assert r.status_code == 200, r.text
+            state = (await http.get("/readyz")).json()["state"]
+            assert state["ok"] is False and "unreachable" in state["detail"]
+
+            proc = start_redis(port, workdir)  # back on the same port
+            try:
+                for _ in range(100):
+                    if (await http.get("/readyz")).json()["state"]["ok"]:
+                        break
+                    await asyncio.sleep(0.05)
+                assert (await http.get("/readyz")).json()["state"]["ok"] is True
+                assert (await http.post("/v1/chat/completions", json=body)).status_code == 200
+            finally:
+                stop(proc)
+
+
+def _kill_redis_on(port: int) -> None:
+    import redis
+
+    client = redis.Redis(host="127.0.0.1", port=port)
+    try:
+        client.shutdown(nosave=True)
+    except redis.ConnectionError:
+        pass  # it closes the connection as it goes
+
+
+async def test_denial_when_all_candidates_are_full_is_429(fleet: FleetFactory) -> None:
+    # Quotas through the gateway: a provider with rpm 2, nothing else: the third request gets 429.
+    async with (
+        fleet({"a": FAST}, {"a": (0.1, 0.1)}, limits={"a": {"rpm": 2}}) as f,
+        httpx.AsyncClient(base_url=f.url) as http,
+    ):
+        body = {"model": "m", "messages": MSG}
+        assert [
+            (await http.post("/v1/chat/completions", json=body)).status_code for _ in range(2)
+        ] == [200, 200]
+        r = await http.post("/v1/chat/completions", json=body)
+        assert r.status_code == 429
+        assert r.json()["error"]["code"] == "rate_limit_exceeded"
+        assert 1 <= int(r.headers["retry-after"]) <= 60
+        assert f.vendors["a"].stats.requests == 2
+        assert isinstance(Denied, type)
