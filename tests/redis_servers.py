@@ -1,4 +1,4 @@
-"""Private redis-server processes for tests that kill, restart or cluster Redis (never the shared one)."""
+"""Private redis-server processes, for tests that kill, restart or cluster Redis."""
 
 from __future__ import annotations
 

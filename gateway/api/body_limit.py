@@ -24,30 +24,19 @@ class BodyLimit:
                     return
                 break
         seen = 0
-        too_large = False
-        response_started = False
 
         async def counting_receive() -> Message:
-            nonlocal seen, too_large
+            # A body without (or lying about) content-length is counted as it arrives; the
+            # error handler renders the 413.
+            nonlocal seen
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
-                    too_large = True
                     raise PayloadTooLarge(self._message())
             return message
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal response_started
-            response_started = response_started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, counting_receive, tracking_send)
-        except PayloadTooLarge:
-            if not too_large or response_started:
-                raise
-            await self._refuse(send)
+        await self.app(scope, counting_receive, send)
 
     def _message(self) -> str:
         return f"Request body is larger than the limit of {self.max_bytes} bytes."

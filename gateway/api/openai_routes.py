@@ -27,7 +27,6 @@ def check_key(request: Request, state: AppState) -> None:
         raise AuthenticationError("Missing or invalid API key in the Authorization header.")
 
 
-@router.post("/v1/chat/completions")
 async def chat_completions(request: Request) -> Response:
     state: AppState = request.app.state.gateway
     check_key(request, state)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
 import time
-import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -22,7 +22,7 @@ class RequestContext:
             await self.app(scope, receive, send)
             return
         scope[T0_KEY] = time.perf_counter()
-        request_id = _client_id(scope) or uuid.uuid4().hex
+        request_id = _client_id(scope) or os.urandom(16).hex()
         scope[ID_KEY] = request_id
         header = (b"x-request-id", request_id.encode())
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import time
-import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 
@@ -28,17 +28,15 @@ class MemoryStore:
         return self._estimates
 
     async def reserve(self, dep: Deployment, tokens: int) -> Grant | Denied:
-        result = self._quota.reserve(dep, tokens, uuid.uuid4().hex, _now_ms())
-        self._refresh_one(dep)
+        result = self._quota.reserve(dep, tokens, os.urandom(12).hex(), _now_ms())
+        if isinstance(result, Denied):
+            self._refresh_one(dep)  # let the scorer see it is full at once
         return result
 
     async def settle(self, grant: Grant, outcome: Outcome, tokens_used: int) -> None:
         self._quota.settle(grant, tokens_used)
         est = self._estimates.get(outcome.deployment_id) or Estimate()
         self._estimates[outcome.deployment_id] = apply(est, outcome)
-        dep = self._deployments.get(grant.deployment_id)
-        if dep is not None:
-            self._refresh_one(dep)
 
     def track(self, deployments: Iterable[Deployment]) -> None:
         self._deployments = {d.id: d for d in deployments}

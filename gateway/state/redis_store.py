@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 import uuid
 from collections.abc import Iterable, Mapping
@@ -76,7 +77,7 @@ class RedisStore:
         return self._view
 
     async def reserve(self, dep: Deployment, tokens: int) -> Grant | Denied:
-        resid = uuid.uuid4().hex
+        resid = os.urandom(12).hex()
         if self._degraded_since is None:
             args: list[Any] = [resid, tokens, self.window_ms, LEASE_MS]
             for lim in dep.limits:

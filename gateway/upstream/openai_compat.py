@@ -55,23 +55,31 @@ class OpenAICompatUpstream:
         connect_timeout_s: float,
         read_timeout_s: float,
     ) -> None:
-        headers = {"content-type": "application/json", "accept-encoding": "identity"}
+        self._headers = {"content-type": "application/json", "accept-encoding": "identity"}
         if api_key:
-            headers["authorization"] = f"Bearer {api_key}"
-        timeout = httpx.Timeout(connect_timeout_s, read=read_timeout_s, pool=connect_timeout_s)
-        self._client = httpx.AsyncClient(transport=transport, headers=headers, timeout=timeout)
-        self._url = f"{base_url}/chat/completions"
+            self._headers["authorization"] = f"Bearer {api_key}"
+        # httpx's Request/Response and transports, without AsyncClient's per-request layers
+        # (cookies, auth, redirects, hooks): the profile put them at a third of our CPU.
+        self._transport = transport
+        self._url = httpx.URL(f"{base_url}/chat/completions")
+        self._timeout = {
+            "connect": connect_timeout_s,
+            "read": read_timeout_s,
+            "write": read_timeout_s,
+            "pool": connect_timeout_s,
+        }
 
     async def complete(self, call: Call) -> Reply:
         started = time.perf_counter()
-        request = self._build(call)
+        response = await self._send(call, started)
         try:
-            response = await self._client.send(request)
+            body = await response.aread()
         except httpx.HTTPError as exc:
             raise map_transport_error(exc, started) from exc
+        finally:
+            await response.aclose()
         if response.status_code >= 400:
-            raise status_error(response.status_code, response.content, response.headers)
-        body = response.content
+            raise status_error(response.status_code, body, response.headers)
         try:
             obj = orjson.loads(body)
         except orjson.JSONDecodeError:
@@ -84,11 +92,7 @@ class OpenAICompatUpstream:
 
     async def open_stream(self, call: Call) -> SseStream:
         started = time.perf_counter()
-        request = self._build(call)
-        try:
-            response = await self._client.send(request, stream=True)
-        except httpx.HTTPError as exc:
-            raise map_transport_error(exc, started) from exc
+        response = await self._send(call, started)
         if response.status_code >= 400:
             try:
                 content = await response.aread()
@@ -106,9 +110,9 @@ class OpenAICompatUpstream:
         return stream
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        await self._transport.aclose()
 
-    def _build(self, call: Call) -> httpx.Request:
+    async def _send(self, call: Call, started: float) -> httpx.Response:
         body: dict[str, Any] = dict(call.body)
         body["model"] = call.upstream_model
         if call.stream:
@@ -119,10 +123,17 @@ class OpenAICompatUpstream:
                 **(opts if isinstance(opts, dict) else {}),
                 "include_usage": True,
             }
-        headers = {"x-request-id": call.request_id}
-        return self._client.build_request(
-            "POST", self._url, content=orjson.dumps(body), headers=headers
+        request = httpx.Request(
+            "POST",
+            self._url,
+            headers={**self._headers, "x-request-id": call.request_id},
+            content=orjson.dumps(body),
+            extensions={"timeout": self._timeout},
         )
+        try:
+            return await self._transport.handle_async_request(request)
+        except httpx.HTTPError as exc:
+            raise map_transport_error(exc, started) from exc
 
 
 class SseStream:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from gateway.state.estimators import Estimate, Outcome, apply, peak_ewma, to_stats
-from gateway.state.memory_store import MemoryStore
 
 
 def test_peak_ewma_jumps_up_and_decays_down() -> None:

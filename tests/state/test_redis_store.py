@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -14,7 +15,7 @@ from redis.asyncio import Connection, ConnectionPool, Redis
 from gateway.config.runtime import ScopeLimit
 from gateway.sim import VendorSpec
 from gateway.state.estimators import Outcome
-from gateway.state.quota import Denied, Grant
+from gateway.state.quota import Grant
 from gateway.state.redis_store import RedisStore
 from tests.conftest import FleetFactory
 from tests.contract.test_store_contract import REDIS_URL, dep, drop_prefix
@@ -119,10 +120,8 @@ def _kill_redis_on(port: int) -> None:
     import redis
 
     client = redis.Redis(host="127.0.0.1", port=port)
-    try:
+    with contextlib.suppress(redis.ConnectionError):  # it closes the connection as it goes
         client.shutdown(nosave=True)
-    except redis.ConnectionError:
-        pass  # it closes the connection as it goes
 
 
 async def test_denial_when_all_candidates_are_full_is_429(fleet: FleetFactory) -> None:
@@ -140,4 +139,22 @@ async def test_denial_when_all_candidates_are_full_is_429(fleet: FleetFactory) -
         assert r.json()["error"]["code"] == "rate_limit_exceeded"
         assert 1 <= int(r.headers["retry-after"]) <= 60
         assert f.vendors["a"].stats.requests == 2
-        assert isinstance(Denied, type)
+
+
+async def test_admin_providers_shows_what_the_scorer_sees(fleet: FleetFactory) -> None:
+    async with (
+        fleet({"a": FAST}, {"a": (0.1, 0.2)}, limits={"a": {"rpm": 10}}) as f,
+        httpx.AsyncClient(base_url=f.url) as http,
+    ):
+        for _ in range(2):
+            assert (
+                await http.post("/v1/chat/completions", json={"model": "m", "messages": MSG})
+            ).status_code == 200
+        await asyncio.sleep(0.4)
+        body = (await http.get("/admin/providers")).json()
+    (row,) = body["deployments"]
+    assert row["id"] == "a/m"
+    assert row["limits"]["p"]["rpm"] == 10
+    assert row["quota_headroom"] == pytest.approx(0.8)
+    assert row["latency_ms"] > 0 and row["failure_rate"] == 0.0
+    assert body["state"]["backend"] == "memory"

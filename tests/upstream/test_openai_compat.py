@@ -72,17 +72,16 @@ USAGE: dict[str, object] = {
 }
 
 
-@pytest.mark.parametrize("transport", ["httpx", "aiohttp"])
-async def test_complete_rewrites_model_and_reads_usage(transport: str) -> None:
+async def test_complete_rewrites_model_and_reads_usage() -> None:
     reply_body = {
         "choices": [{"message": {"content": "yo"}}],
         "usage": {"prompt_tokens": 3, "completion_tokens": 1},
     }
-    with respx.mock(using="httpx") as mock:
+    with respx.mock() as mock:
         route = mock.post(URL).respond(
             200, json=reply_body, headers={"x-ratelimit-remaining-requests": "9"}
         )
-        up = adapter(transport)
+        up = adapter()
         reply = await up.complete(call())
         await up.aclose()
     sent = orjson.loads(route.calls[0].request.content)
@@ -99,7 +98,7 @@ async def test_stream_asks_for_usage_and_hides_it_unless_asked(
     wants_usage: bool, expect_usage_chunk: bool
 ) -> None:
     body = sse(chunk("a"), chunk("b"), USAGE, "[DONE]")
-    with respx.mock(using="httpx") as mock:
+    with respx.mock() as mock:
         route = mock.post(URL).mock(return_value=streamed(body))
         up = adapter()
         stream = await up.open_stream(call(stream=True, wants_usage=wants_usage))
@@ -115,7 +114,7 @@ async def test_stream_asks_for_usage_and_hides_it_unless_asked(
 
 
 async def test_stream_cut_before_done_ends_with_an_error_event() -> None:
-    with respx.mock(using="httpx") as mock:
+    with respx.mock() as mock:
         mock.post(URL).mock(return_value=streamed(sse(chunk("a"), chunk("b"))))
         up = adapter()
         stream = await up.open_stream(call(stream=True))
@@ -129,7 +128,7 @@ async def test_stream_cut_before_done_ends_with_an_error_event() -> None:
 
 
 async def test_stream_closed_before_any_event_is_a_retryable_protocol_error() -> None:
-    with respx.mock(using="httpx") as mock:
+    with respx.mock() as mock:
         mock.post(URL).mock(return_value=streamed(b""))
         up = adapter()
         with pytest.raises(UpstreamProtocolError) as info:
@@ -143,7 +142,7 @@ async def test_stream_closed_before_any_event_is_a_retryable_protocol_error() ->
     [(500, True), (429, True), (503, True), (401, True), (400, False), (404, False)],
 )
 async def test_status_errors_are_classified(status: int, retryable: bool) -> None:
-    with respx.mock(using="httpx") as mock:
+    with respx.mock() as mock:
         mock.post(URL).respond(
             status, json={"error": {"message": "no"}}, headers={"retry-after": "7"}
         )
@@ -158,7 +157,7 @@ async def test_status_errors_are_classified(status: int, retryable: bool) -> Non
 
 
 async def test_non_json_reply_is_a_protocol_error() -> None:
-    with respx.mock(using="httpx") as mock:
+    with respx.mock() as mock:
         mock.post(URL).respond(200, content=b"<html>oops</html>")
         up = adapter()
         with pytest.raises(UpstreamProtocolError):
@@ -174,7 +173,7 @@ async def test_non_json_reply_is_a_protocol_error() -> None:
     ],
 )
 async def test_transport_errors_are_mapped_by_type(exc: Exception, mapped: type[Exception]) -> None:
-    with respx.mock(using="httpx") as mock:
+    with respx.mock() as mock:
         mock.post(URL).mock(side_effect=exc)
         up = adapter()
         with pytest.raises(mapped):

@@ -1,0 +1,63 @@
+"""Admin routes: the live state of every deployment, as the scorer sees it."""
+
+from __future__ import annotations
+
+import time
+
+import orjson
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from gateway.api.openai_routes import check_key
+from gateway.api.state import AppState
+from gateway.state.estimators import Estimate, to_stats
+
+router = APIRouter()
+
+
+@router.get("/admin/providers")
+async def providers(request: Request) -> Response:
+    state: AppState = request.app.state.gateway
+    check_key(request, state)
+    config = state.router.config
+    snapshot = state.store.snapshot()
+    now = time.time()
+    deployments = []
+    for dep in config.deployments.values():
+        est = snapshot.get(dep.id) or Estimate()
+        stats = to_stats(est, now)
+        deployments.append(
+            {
+                "id": dep.id,
+                "provider": dep.provider,
+                "upstream_model": dep.upstream_model,
+                "price_per_mtok": {"input": dep.input_per_mtok, "output": dep.output_per_mtok},
+                "ttft_ms": _round(stats.ttft_ms),
+                "tpot_ms": _round(stats.tpot_ms),
+                "latency_ms": _round(est.latency_ms),
+                "failure_rate": round(stats.p_fail, 4),
+                "in_flight": stats.in_flight,
+                "quota_headroom": round(est.quota_headroom, 4),
+                "provider_reported_headroom": est.hint_headroom,
+                "headroom": round(stats.headroom, 4),
+                "circuit_open": stats.circuit_open,
+                "limits": {
+                    lim.scope: {
+                        "rpm": lim.rpm,
+                        "tpm": lim.tpm,
+                        "max_concurrency": lim.max_concurrency,
+                    }
+                    for lim in dep.limits
+                },
+            }
+        )
+    body = {
+        "state": dict(state.store.health()),
+        "unavailable_providers": dict(config.unavailable),
+        "deployments": deployments,
+    }
+    return Response(orjson.dumps(body), media_type="application/json")
+
+
+def _round(value: float | None) -> float | None:
+    return round(value, 2) if value is not None else None
