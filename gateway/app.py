@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 from collections.abc import AsyncIterator, Mapping
@@ -10,16 +11,19 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from gateway.api import errors, health, openai_routes
+from gateway.api import admin, errors, explain, health, openai_routes
 from gateway.api.body_limit import BodyLimit
 from gateway.api.request_context import RequestContext
 from gateway.api.state import AppState
 from gateway.config.loader import load_config
 from gateway.config.runtime import Config
+from gateway.ledger.database import parse_database_url
+from gateway.ledger.factory import open_ledger
 from gateway.ledger.record import Ledger
+from gateway.reload import Reloader
 from gateway.routing.router import Router
 from gateway.settings import Settings
-from gateway.state.memory_store import MemoryStore
+from gateway.state.factory import build_store
 from gateway.state.store import Store
 from gateway.upstream.registry import build_upstreams
 
@@ -32,6 +36,7 @@ def create_app(
     config: Config | None = None,
     env: Mapping[str, str] | None = None,
     ledger: Ledger | None = None,
+    store: Store | None = None,
 ) -> FastAPI:
     settings = settings or Settings()
     env = os.environ if env is None else env
@@ -39,22 +44,31 @@ def create_app(
     config = config or load_config(settings.providers, settings.policies, env)
     for provider, why in config.unavailable.items():
         log.warning("provider %s is unavailable and skipped: %s", provider, why)
+    if ledger is None:
+        parse_database_url(settings.database_url)  # a bad URL must stop `serve` early too
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        store: Store = MemoryStore()
-        store.track(config.deployments.values())
-        await store.start()
+        # First: an outdated schema refuses the start before anything else is opened.
+        spend = ledger or await open_ledger(settings)
+        if ledger is None:
+            await spend.start()
+        state = store or build_store(settings)
+        state.track(config.deployments.values())
+        await state.start()
         upstreams = build_upstreams(config, settings, env)
         router = Router(
             config,
             upstreams,
-            store,
-            ledger=ledger,
+            state,
+            ledger=spend,
             default_output_tokens=settings.default_output_tokens,
             explore_rate=settings.explore_rate,
         )
-        app.state.gateway = AppState(settings, router, store, upstreams)
+        reloader = Reloader(settings, env, router, state, upstreams, build_upstreams)
+        app.state.gateway = AppState(settings, router, state, reloader)
+        remove_sighup = reloader.install_sighup()
+        watcher = asyncio.create_task(reloader.watch()) if settings.watch_config else None
         log.info(
             "gateway ready: %d deployments, %d routes, config %s",
             len(config.deployments),
@@ -64,15 +78,32 @@ def create_app(
         try:
             yield
         finally:
-            await asyncio.gather(*(u.aclose() for u in upstreams.values()), return_exceptions=True)
-            await store.close()
+            remove_sighup()
+            if watcher is not None:
+                watcher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watcher
+            await reloader.close()  # closes the upstream adapters, current and retired
+            await state.close()
+            if ledger is None:
+                await spend.close()  # last: drains the rows of every request that finished
 
     app = FastAPI(
-        title="Inference routing gateway", lifespan=lifespan, docs_url=None, redoc_url=None
+        title="Inference routing gateway",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        # FastAPI's built-in OpenTelemetry checks its providers on every request: off until
+        # the gateway exports its own metrics.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     errors.install(app)
+    # A plain Starlette route: FastAPI's dependency solving costs more than this handler needs.
+    app.router.add_route("/v1/chat/completions", openai_routes.chat_completions, methods=["POST"])
     app.include_router(openai_routes.router)
     app.include_router(health.router)
+    app.include_router(admin.router)
+    app.include_router(explain.router)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContext)
     return app

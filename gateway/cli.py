@@ -1,4 +1,4 @@
-"""The `gateway` command: serve, check, demo, sim."""
+"""The `gateway` command: serve, check, demo, sim, migrate, spend, ledger."""
 
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ import typer
 
 from gateway.config.loader import load_config
 from gateway.config.yamlsrc import ConfigError
+from gateway.ledger import commands as ledger_commands
+from gateway.ledger.database import LedgerConfigError
 from gateway.settings import Settings
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
@@ -53,6 +55,13 @@ def serve(
     workers: Annotated[
         int | None, typer.Option(help="worker processes [env GATEWAY_WORKERS]")
     ] = None,
+    migrate: Annotated[
+        bool | None,
+        typer.Option(
+            "--migrate/--no-migrate",
+            help="apply pending ledger migrations first [env GATEWAY_LEDGER_MIGRATE]",
+        ),
+    ] = None,
 ) -> None:
     """Run the gateway."""
     import uvicorn
@@ -60,13 +69,23 @@ def serve(
     from gateway.app import create_app
 
     settings = _settings(
-        providers=providers, policies=policies, host=host, port=port, workers=workers
+        providers=providers,
+        policies=policies,
+        host=host,
+        port=port,
+        workers=workers,
+        ledger_migrate=migrate,
     )
     _configure_logging(settings.log_level)
     try:
         application = create_app(settings)  # validates the config before binding a port
     except ConfigError as exc:
         _fail(exc)
+    except LedgerConfigError as exc:
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from None
+    # Schema checked (or migrated) once here, not by every worker, and before binding a port.
+    settings = ledger_commands.prepare(settings)
     common: dict[str, Any] = {
         "host": settings.host,
         "port": settings.port,
@@ -138,6 +157,13 @@ def sim(config: Annotated[Path, typer.Option("--config", help="simulator YAML")]
 
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve_forever(str(config)))
+
+
+app.command()(ledger_commands.migrate)
+app.command()(ledger_commands.spend)
+ledger_app = typer.Typer(no_args_is_help=True, help="Spend ledger maintenance.")
+ledger_app.command()(ledger_commands.prune)
+app.add_typer(ledger_app, name="ledger")
 
 
 def main() -> None:

@@ -17,8 +17,20 @@ class Settings(BaseSettings):
     workers: int = Field(default=1, ge=1)
     providers: Path = Path("providers.yaml")
     policies: Path = Path("policies")
-    redis_url: str | None = None  # unset: in-process state
-    database_url: str | None = None  # unset: embedded SQLite file
+    watch_config: bool = True  # reload providers.yaml and policies/ when they change
+    redis_url: str | None = Field(default=None, repr=False)  # unset: in-process state
+    redis_cluster: bool = False  # the URL names one node of a Redis Cluster
+    redis_prefix: str = "gw:"  # key prefix, so several gateways can share one Redis
+    state_refresh_s: float = Field(default=0.25, gt=0)  # background refresh of the local snapshot
+    # postgresql://… or sqlite:///… (driver chosen internally); unset: the SQLite file ./gateway.db
+    database_url: str | None = Field(default=None, repr=False)
+    # The spend ledger's writer: rows are batched by size or interval, off the request path.
+    ledger_batch_size: int = Field(default=500, ge=1)
+    ledger_flush_interval_s: float = Field(default=0.5, gt=0)
+    ledger_queue_max: int = Field(default=50_000, ge=1)  # past this, rows spill to the spool
+    ledger_spool_dir: Path = Path("spool")  # rows wait here while the database is unreachable
+    # Apply pending migrations at start-up. Unset: yes for a SQLite file, no for Postgres.
+    ledger_migrate: bool | None = None
     master_key: str | None = Field(default=None, repr=False)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import asyncpg
 import pytest
 
 from gateway.app import create_app
@@ -16,6 +19,7 @@ from gateway.settings import Settings
 from gateway.sim import SimVendor, VendorSpec, run_sim
 from gateway.sim.catalog import SimPrice, providers_yaml
 from gateway.sim.config import SimConfig
+from gateway.state.store import Store
 
 
 @dataclass
@@ -44,20 +48,52 @@ def fleet(tmp_path: Path) -> FleetFactory:
         policies: str | None = None,
         capabilities: Mapping[str, list[str]] | None = None,
         ledger: Ledger | None = None,
+        store: Store | None = None,
+        limits: Mapping[str, Mapping[str, int]] | None = None,
         **settings: object,
     ) -> AsyncIterator[Fleet]:
         async with run_sim(SimConfig(vendors=dict(specs))) as vendors:
             providers_file = tmp_path / "providers.yaml"
             sim_prices = {n: SimPrice(*p) for n, p in prices.items()}
             providers_file.write_text(
-                providers_yaml(vendors, sim_prices, capabilities=capabilities)
+                providers_yaml(vendors, sim_prices, capabilities=capabilities, limits=limits)
             )
             policies_dir = tmp_path / "policies"
             policies_dir.mkdir(exist_ok=True)
             if policies:
                 (policies_dir / "test.yaml").write_text(policies)
+            # Without an injected ledger the app builds its own: keep its files in tmp_path.
+            settings.setdefault("database_url", f"sqlite:///{tmp_path / 'gateway.db'}")
+            settings.setdefault("ledger_spool_dir", tmp_path / "spool")
             conf = Settings(providers=providers_file, policies=policies_dir, **settings)  # type: ignore[arg-type]
-            async with serve_in_loop(create_app(conf, env={}, ledger=ledger)) as url:
+            async with serve_in_loop(create_app(conf, env={}, ledger=ledger, store=store)) as url:
                 yield Fleet(url, vendors, providers_file)
 
     return start
+
+
+# The ledger's tests run on the real Postgres (a schema of their own) and on a SQLite file.
+POSTGRES_URL = os.environ.get("GATEWAY_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1/test")
+
+
+@asynccontextmanager
+async def postgres_schema() -> AsyncIterator[str]:
+    """A fresh schema in the shared Postgres, dropped afterwards; yields a URL that selects it."""
+    schema = f"test_{uuid.uuid4().hex[:12]}"
+    conn = await asyncpg.connect(POSTGRES_URL)  # no Postgres: the test fails here, loudly
+    try:
+        await conn.execute(f"CREATE SCHEMA {schema}")
+        yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
+    finally:
+        await conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        await conn.close()
+
+
+@pytest.fixture(params=["postgres", "sqlite"])
+async def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """An empty ledger database URL, as a user would set GATEWAY_DATABASE_URL."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'ledger.db'}"
+        return
+    async with postgres_schema() as url:
+        yield url

@@ -61,3 +61,31 @@ async def providers(request: Request) -> Response:
 
 def _round(value: float | None) -> float | None:
     return round(value, 2) if value is not None else None
+
+
+@router.get("/admin/config")
+async def config_status(request: Request) -> Response:
+    state: AppState = request.app.state.gateway
+    check_key(request, state)
+    return Response(orjson.dumps(state.reloader.status()), media_type="application/json")
+
+
+@router.post("/admin/reload")
+async def reload_config(request: Request) -> Response:
+    """Reload now; 200 with the new status, or 422 with every problem (the old config serves)."""
+    state: AppState = request.app.state.gateway
+    check_key(request, state)
+    ok = await state.reloader.reload("POST /admin/reload")
+    status = state.reloader.status()
+    if ok:
+        return Response(orjson.dumps(status), media_type="application/json")
+    body = {
+        "error": {
+            "message": "The new configuration is invalid; the last good one keeps serving.",
+            "type": "invalid_request_error",
+            "param": None,
+            "code": "config_invalid",
+        },
+        "problems": status["last_error"],
+    }
+    return Response(orjson.dumps(body), status_code=422, media_type="application/json")

@@ -32,7 +32,14 @@ _TYPE_NAMES = {bool: "a boolean", str: "a string", list: "an array", dict: "an o
 IMAGE_TOKENS = 85  # a low-detail image, OpenAI's published floor
 
 
-def parse_chat(raw: bytes, *, request_id: str, received: float) -> ChatRequest:
+def parse_chat(
+    raw: bytes,
+    *,
+    request_id: str,
+    received: float,
+    team: str | None = None,
+    policy: str | None = None,
+) -> ChatRequest:
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
@@ -62,6 +69,8 @@ def parse_chat(raw: bytes, *, request_id: str, received: float) -> ChatRequest:
         request_id=request_id,
         received=received,
         hints=hints,
+        team=team,
+        policy=policy,
     )
 
 

@@ -13,6 +13,7 @@ from gateway.api.chat_request import parse_chat
 from gateway.api.request_context import ID_KEY, T0_KEY
 from gateway.api.state import AppState
 from gateway.errors import AuthenticationError
+from gateway.routing.explain import summary
 from gateway.routing.router import Served
 
 router = APIRouter()
@@ -31,9 +32,17 @@ async def chat_completions(request: Request) -> Response:
     state: AppState = request.app.state.gateway
     check_key(request, state)
     request_id: str = request.scope[ID_KEY]
-    chat = parse_chat(await request.body(), request_id=request_id, received=request.scope[T0_KEY])
+    chat = parse_chat(
+        await request.body(),
+        request_id=request_id,
+        received=request.scope[T0_KEY],
+        team=request.headers.get("x-gateway-team"),
+        policy=request.headers.get("x-gateway-policy"),
+    )
     served = await state.router.handle(chat)
     headers = _headers(served, request.scope[T0_KEY])
+    if request.headers.get("x-gateway-explain") == "1":
+        headers["x-gateway-explain"] = summary(served.ranking)
     if served.stream is not None:
         headers["cache-control"] = "no-cache"
         headers["x-accel-buffering"] = "no"

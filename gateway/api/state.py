@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 
+from gateway.reload import Reloader
 from gateway.routing.router import Router
 from gateway.settings import Settings
 from gateway.state.store import Store
-from gateway.upstream.base import Upstream
 
 
 @dataclass(slots=True)
@@ -16,4 +15,4 @@ class AppState:
     settings: Settings
     router: Router
     store: Store
-    upstreams: Mapping[str, Upstream]
+    reloader: Reloader

@@ -6,10 +6,10 @@ import hashlib
 from collections.abc import Mapping
 from pathlib import Path
 
-from gateway.config.policies import PolicyFile
 from gateway.config.providers import Limits, ProvidersFile, ProviderSpec
+from gateway.config.routes import Compiled, check_default, compile_policy
 from gateway.config.runtime import Config, Deployment, Route, ScopeLimit
-from gateway.config.yamlsrc import ConfigError, Document, Problem, load_yaml, validate
+from gateway.config.yamlsrc import ConfigError, Document, load_yaml, validate
 
 
 def load_config(providers_path: Path, policies_dir: Path, env: Mapping[str, str]) -> Config:
@@ -25,17 +25,33 @@ def load_config(providers_path: Path, policies_dir: Path, env: Mapping[str, str]
             declared[dep.id] = dep
     deployments = {k: d for k, d in declared.items() if d.provider not in unavailable}
     routes = _implicit_routes(deployments)
-    problems: list[Problem] = []
+    compiled = Compiled()
+    default_doc: Document | None = None
+    files = [str(doc.path)]
     for path in _policy_files(policies_dir):
-        pdoc = load_yaml(path)
-        digest.update(path.read_bytes())
         try:
-            routes.update(_policy_routes(pdoc, declared, unavailable))
+            pdoc = load_yaml(path)
         except ConfigError as exc:
-            problems.extend(exc.problems)
-    if problems:
-        raise ConfigError(problems)
-    return Config(deployments, routes, unavailable, digest.hexdigest()[:12])
+            compiled.problems.extend(exc.problems)
+            continue
+        digest.update(path.read_bytes())
+        files.append(str(path))
+        before = compiled.default_route
+        compile_policy(pdoc, declared, unavailable, compiled)
+        if compiled.default_route != before:
+            default_doc = pdoc
+    check_default(compiled, default_doc)
+    if compiled.problems:
+        raise ConfigError(compiled.problems)
+    routes.update(compiled.routes)
+    return Config(
+        deployments,
+        routes,
+        unavailable,
+        digest.hexdigest()[:12],
+        default_route=compiled.default_route,
+        files=tuple(files),
+    )
 
 
 def _deployments(provider: str, spec: ProviderSpec) -> list[Deployment]:
@@ -60,6 +76,8 @@ def _deployments(provider: str, spec: ProviderSpec) -> list[Deployment]:
                 context_window=mspec.context_window,
                 tags=frozenset(spec.tags),
                 limits=(_scope("p", spec.limits), _scope(f"m:{model}", mspec.limits)),
+                region=spec.region,
+                typical_ttft_ms=mspec.typical_ttft_ms,
             )
         )
     return out
@@ -83,32 +101,3 @@ def _policy_files(policies_dir: Path) -> list[Path]:
     if not policies_dir.is_dir():
         return []
     return sorted([*policies_dir.glob("*.yaml"), *policies_dir.glob("*.yml")])
-
-
-def _policy_routes(
-    doc: Document, declared: Mapping[str, Deployment], unavailable: Mapping[str, str]
-) -> dict[str, Route]:
-    policy = validate(PolicyFile, doc)
-    routes: dict[str, Route] = {}
-    problems: list[Problem] = []
-    for name, spec in policy.routes.items():
-        targets: list[Deployment] = []
-        for i, ref in enumerate(spec.targets):
-            dep = declared.get(ref)
-            if dep is not None:
-                if dep.provider not in unavailable:  # skipped for a missing key: not an error
-                    targets.append(dep)
-            else:
-                loc = ("routes", name, "targets", i)
-                problems.append(doc.problem(loc, f"unknown target '{ref}'", "want provider/model"))
-        routes[name] = Route(
-            name=name,
-            targets=tuple(targets),
-            strategy=spec.strategy,
-            slo=spec.slo,
-            max_attempts=spec.failover.max_attempts,
-            source=str(doc.path),
-        )
-    if problems:
-        raise ConfigError(problems)
-    return routes

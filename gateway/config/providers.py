@@ -35,6 +35,7 @@ class ModelSpec(_Strict):
     capabilities: tuple[str, ...] | None = None  # None: assumed capable of everything
     context_window: int | None = Field(default=None, ge=1)
     limits: Limits | None = None
+    typical_ttft_ms: float | None = Field(default=None, gt=0)  # what the vendor publishes
 
 
 def _check_name(value: str) -> str:
@@ -52,6 +53,7 @@ class ProviderSpec(_Strict):
     api_key_env: str | None = None
     limits: Limits = Limits()
     tags: tuple[str, ...] = ()
+    region: str | None = None  # e.g. eu, us: for policies' `constraints.regions`
     connect_timeout_s: float | None = Field(default=None, gt=0)
     read_timeout_s: float | None = Field(default=None, gt=0)
     models: dict[str, ModelSpec] = Field(min_length=1)

@@ -1,4 +1,7 @@
-"""Resolve the model name a client sent into a Route, narrowed by the request's hints. Pure."""
+"""Resolve a request into the Route that serves it: model name, team, policy header, hints. Pure.
+
+Every step can only narrow the candidates; each one it drops is kept with its reason (explain).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +9,7 @@ from dataclasses import dataclass, replace
 
 from gateway.config.policies import Strategy
 from gateway.config.runtime import Config, Deployment, Route
-from gateway.errors import ModelNotFound
+from gateway.errors import InvalidRequest, ModelNotFound
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,35 +26,79 @@ class Hints:
 NO_HINTS = Hints()
 
 
-def resolve(config: Config, model: str, hints: Hints = NO_HINTS) -> Route:
+def resolve(
+    config: Config,
+    model: str,
+    hints: Hints = NO_HINTS,
+    *,
+    team: str | None = None,
+    policy: str | None = None,
+) -> Route:
     route = config.routes.get(model)
     if route is None:
         dep = config.deployments.get(model)
-        if dep is None:
+        if dep is not None:
+            route = Route(name=model, targets=(dep,), max_attempts=1, source="pinned")
+        elif config.default_route is not None:
+            route = config.routes[config.default_route]
+        else:
             raise ModelNotFound(_not_found(config, model), param="model")
-        route = Route(name=model, targets=(dep,), max_attempts=1, source="pinned")
+    if team is not None and team in route.teams:
+        route = route.teams[team]
+    if policy is not None:
+        route = _within(config, route, policy)
     return narrow(route, hints) if hints != NO_HINTS else route
 
 
+def _within(config: Config, route: Route, policy: str) -> Route:
+    """The route named by the x-gateway-policy header, cut down to what `route` allows."""
+    chosen = config.routes.get(policy)
+    if chosen is None:
+        raise InvalidRequest(
+            f"Unknown policy '{policy}' in x-gateway-policy.", param="x-gateway-policy"
+        )
+    allowed = {d.id for d in route.targets}
+    kept = tuple(d for d in chosen.targets if d.id in allowed)
+    dropped = tuple(
+        (d, f"not allowed by route '{route.name}'") for d in chosen.targets if d.id not in allowed
+    )
+    return replace(chosen, targets=kept, excluded=chosen.excluded + dropped)
+
+
 def narrow(route: Route, hints: Hints) -> Route:
-    targets = tuple(d for d in route.targets if _allowed(d, hints))
+    kept: list[Deployment] = []
+    dropped: list[tuple[Deployment, str]] = []
+    for dep in route.targets:
+        why = _hint_violation(dep, hints)
+        if why:
+            dropped.append((dep, why))
+        else:
+            kept.append(dep)
     strategy = route.strategy
-    if hints.sort is not None and strategy is not Strategy.ORDERED:
+    if hints.sort is not None and strategy not in (Strategy.ORDERED, Strategy.WEIGHTED):
         strategy = hints.sort
     slo = route.slo
     if hints.max_ttft_ms is not None and hints.max_ttft_ms < slo.ttft_ms:
         slo = slo.model_copy(update={"ttft_ms": hints.max_ttft_ms})
-    return replace(route, targets=targets, strategy=strategy, slo=slo)
+    return replace(
+        route,
+        targets=tuple(kept),
+        excluded=route.excluded + tuple(dropped),
+        strategy=strategy,
+        slo=slo,
+    )
 
 
-def _allowed(dep: Deployment, hints: Hints) -> bool:
+def _hint_violation(dep: Deployment, hints: Hints) -> str:
     if hints.only and dep.provider not in hints.only and dep.id not in hints.only:
-        return False
+        return "not in the request's gateway.only"
     if dep.provider in hints.ignore or dep.id in hints.ignore:
-        return False
-    if hints.max_price is not None:
-        return dep.output_per_mtok is not None and dep.output_per_mtok <= hints.max_price
-    return True
+        return "in the request's gateway.ignore"
+    if hints.max_price is not None and (
+        dep.output_per_mtok is None or dep.output_per_mtok > hints.max_price
+    ):
+        return f"output price above the request's gateway.max_price {hints.max_price:g}"
+    return ""
 
 
 def _not_found(config: Config, model: str) -> str:

@@ -24,7 +24,7 @@ from gateway.ledger.record import Ledger
 from gateway.routing.accounting import failure_record, success_record
 from gateway.routing.output_estimate import OutputEstimate
 from gateway.routing.policy import Hints, resolve
-from gateway.routing.scoring import QUOTA_EXHAUSTED, Demand, Draws, Ranking, rank
+from gateway.routing.scoring import QUOTA_EXHAUSTED, Demand, Draws, Excluded, Ranking, rank
 from gateway.state.estimators import Outcome, OutcomeKind, Stats, to_stats
 from gateway.state.quota import Denied, Grant, header_headroom
 from gateway.state.store import Store
@@ -44,6 +44,8 @@ class ChatRequest:
     received: float = field(default_factory=time.perf_counter)  # when the gateway got it
     hints: Hints = field(default_factory=Hints)
     endpoint: str = "/v1/chat/completions"
+    team: str | None = None
+    policy: str | None = None  # the x-gateway-policy header
 
 
 @dataclass(slots=True)
@@ -94,7 +96,7 @@ class Router:
         if not demand.output_tokens:
             demand = replace(demand, output_tokens=self._outputs.expected(route.name))
         r = self._rng.random
-        return rank(
+        ranking = rank(
             route.targets,
             stats,
             demand,
@@ -102,12 +104,24 @@ class Router:
             slo=route.slo,
             draws=Draws(tie=r(), explore=r(), pick=r()),
             explore_rate=self._explore_rate,
+            weights=route.weights,
         )
+        if route.excluded:  # ruled out by the policy or the request: shown by explain
+            ruled_out = tuple(Excluded(d, why) for d, why in route.excluded)
+            ranking = replace(ranking, excluded=ruled_out + ranking.excluded)
+        return ranking
+
+    def swap(self, config: Config, upstreams: Mapping[str, Upstream]) -> None:
+        """A reload: new requests use the new config; those in flight keep what they hold."""
+        self.config, self._upstreams = config, upstreams
+
+    def resolve(self, req: ChatRequest) -> Route:
+        return resolve(self.config, req.model, req.hints, team=req.team, policy=req.policy)
 
     async def handle(self, req: ChatRequest) -> Served:
         route: Route | None = None
         try:
-            route = resolve(self.config, req.model, req.hints)
+            route = self.resolve(req)
             served = await self._attempts(req, route)
         except GatewayError as exc:
             self._submit(failure_record(req, route, exc))
@@ -119,7 +133,7 @@ class Router:
         return served
 
     async def _attempts(self, req: ChatRequest, route: Route) -> Served:
-        ranking = self.rank(req, route) if route.targets else Ranking((), ())
+        ranking = self.rank(req, route)
         # Full by the last snapshot: asked again at the end, since only reserve() knows for sure
         # (and knows when a slot frees up, for Retry-After).
         full = [e.deployment for e in ranking.excluded if e.reason == QUOTA_EXHAUSTED]
@@ -129,11 +143,19 @@ class Router:
             raise NoDeploymentAvailable(f"No deployment can serve '{req.model}'{why}.")
         demand = req.demand
         tokens = demand.prompt_tokens + (demand.output_tokens or self._outputs.expected(route.name))
+        upstreams = self._upstreams  # this request's, even if a reload swaps them meanwhile
         failures: list[tuple[Deployment, UpstreamError]] = []
         denials: list[Denied] = []
         upstream_s = 0.0
         for dep in [s.deployment for s in ranking.ranked] + full:
             if len(failures) >= route.max_attempts:
+                break
+            if (
+                failures
+                and route.deadline_s
+                and time.perf_counter() - req.received > route.deadline_s
+            ):
+                log.info("route %s: deadline passed after %d attempts", route.name, len(failures))
                 break
             grant = await self._store.reserve(dep, tokens)
             if isinstance(grant, Denied):
@@ -148,9 +170,9 @@ class Router:
             )
             try:
                 if req.stream:
-                    served.stream = await self._upstreams[dep.provider].open_stream(call)
+                    served.stream = await upstreams[dep.provider].open_stream(call)
                 else:
-                    served.reply = await self._upstreams[dep.provider].complete(call)
+                    served.reply = await upstreams[dep.provider].complete(call)
             except UpstreamError as exc:
                 upstream_s += time.perf_counter() - started
                 await self._settle(served, _kind_of(exc), usage=None)

@@ -1,7 +1,7 @@
 """Score candidates in expected dollars for this request. Pure: stats, demand and draws come in.
 
 J(c) = expected_cost(c) + slo_value * P(miss | c) + fail_value * p_fail(c) + quota_pressure(c)
-where fail_value = the dearest candidate's expected cost + slo_value (what a failover costs).
+where fail_value = the dearest candidate's expected cost + slo.value_usd (what a failover costs).
 """
 
 from __future__ import annotations
@@ -72,6 +72,7 @@ def rank(
     slo: Slo,
     draws: Draws,
     explore_rate: float = 0.0,
+    weights: Mapping[str, float] | None = None,
 ) -> Ranking:
     eligible: list[Deployment] = []
     excluded: list[Excluded] = []
@@ -86,6 +87,8 @@ def rank(
     scored = _score_all(eligible, stats, demand, strategy, slo)
     if strategy is Strategy.ORDERED:
         return Ranking(tuple(scored), tuple(excluded))
+    if strategy is Strategy.WEIGHTED:
+        return Ranking(tuple(weighted_order(scored, weights or {}, draws.tie)), tuple(excluded))
     ordered = sorted(scored, key=lambda s: s.total)
     ordered = _break_ties(ordered, draws.tie)
     explored = len(ordered) > 1 and draws.explore < explore_rate
@@ -137,9 +140,9 @@ def _score_all(
     out = []
     costs = [_expected_cost(d, demand, worst) for d in deps]
     # A failed attempt sends the request on to another candidate (at worst the dearest) and
-    # loses time: that, not a flat fee, is what a failure costs, so `cheapest` avoids failing
-    # vendors without being scared off a cheap one by a rare error.
-    fail_value = cost_weight * max(costs) + slo_value
+    # loses the time of one attempt, worth the route's slo.value_usd whatever the preset:
+    # even `cheapest` must not keep paying that on a vendor that fails every request.
+    fail_value = cost_weight * max(costs) + slo.value_usd
     for dep, st, cost, (ttft, tpot) in zip(deps, observed, costs, preds, strict=True):
         p_miss = 1.0 - (1.0 - _logistic(ttft, ttft_target)) * (1.0 - _logistic(tpot, tpot_target))
         miss = slo_value * p_miss
@@ -170,6 +173,21 @@ def quota_pressure(headroom: float) -> float:
     if headroom >= QUOTA_KNEE:
         return 0.0
     return ((QUOTA_KNEE - max(headroom, 0.0)) / QUOTA_KNEE) ** 2
+
+
+def weighted_order(scored: list[Scored], weights: Mapping[str, float], draw: float) -> list[Scored]:
+    """First pick by weight with the draw (a canary split); the rest by weight, then score."""
+    rest = sorted(scored, key=lambda s: (-weights.get(s.deployment.id, 0.0), s.total))
+    total = sum(max(weights.get(s.deployment.id, 0.0), 0.0) for s in rest)
+    if total <= 0:
+        return rest
+    point, acc = draw * total, 0.0
+    for i, s in enumerate(rest):
+        acc += max(weights.get(s.deployment.id, 0.0), 0.0)
+        if point < acc:
+            rest.insert(0, rest.pop(i))
+            break
+    return rest
 
 
 def _break_ties(ordered: list[Scored], draw: float) -> list[Scored]:

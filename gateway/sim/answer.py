@@ -14,9 +14,13 @@ import orjson
 from gateway.sim import text, wire
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Callable
 
     from aiohttp import web
+
+    from gateway.sim.stats import VendorStats
+
+    Rate = float | Callable[[], float]  # tokens per second, fixed or read again as load changes
 
 MIN_SLEEP_S = 0.005  # stream pacing sleeps at least this long, batching tokens when faster
 _SUFFIX = re.compile(r"-(?:ttft-(\d+)ms|error-(\d{3}))$")
@@ -65,6 +69,45 @@ class Answer:
         finish_reason = "length" if capped else "stop"
         return cls(cid, created, text.tokens(req.prompt, count), None, count, finish_reason)
 
+    async def stream(
+        self,
+        request: web.Request,
+        resp: web.StreamResponse,
+        req: wire.ChatRequest,
+        tokens_per_s: Rate,
+        stats: VendorStats,
+    ) -> None:
+        """Send the answer as server-sent events, paced, counting what was sent in `stats`."""
+        encoder = wire.ChunkEncoder(
+            cid=self.cid,
+            created=self.created,
+            model=req.model,
+            n=req.n,
+            include_usage=req.include_usage,
+        )
+        produced = 0
+        try:
+            await resp.prepare(request)
+            stats.answered(200)
+            if self.tool_call is not None:
+                delta = {"role": "assistant", "content": None}
+                tool_calls = [{"index": 0, **wire.tool_call_dict(self.tool_call)}]
+                await resp.write(encoder.event({**delta, "tool_calls": tool_calls}))
+                produced = self.completion_tokens
+            else:
+                async for written in paced_tokens(resp, encoder, self.tokens, tokens_per_s):
+                    produced = written
+            await resp.write(encoder.event({}, self.finish_reason))
+            if req.include_usage:
+                usage = wire.usage(req.prompt_tokens, self.completion_tokens * req.n)
+                await resp.write(encoder.usage_event(usage))
+            await resp.write(wire.DONE_EVENT)
+            await resp.write_eof()
+        except ConnectionResetError:
+            stats.disconnects += 1
+        finally:
+            stats.completion_tokens += produced * req.n
+
     def completion_body(self, req: wire.ChatRequest) -> bytes:
         return wire.completion_body(
             cid=self.cid,
@@ -79,29 +122,40 @@ class Answer:
 
 
 async def paced_tokens(
-    resp: web.StreamResponse, encoder: wire.ChunkEncoder, tokens: list[str], tokens_per_s: float
+    resp: web.StreamResponse,
+    encoder: wire.ChunkEncoder,
+    tokens: list[str],
+    tokens_per_s: Rate,
 ) -> AsyncIterator[int]:
     """Write one event per token at `tokens_per_s`; yields how many tokens are written so far.
 
     Tokens due within MIN_SLEEP_S of each other go out in one write, so a fast vendor costs a
     few wake-ups per stream rather than one per token. A batch leaves when its last token is due.
+    A callable rate is read again before each batch (an engine's decode speed follows its load).
     """
     if not tokens:
         await resp.write(encoder.event({"role": "assistant", "content": ""}))
         return
-    interval = 1.0 / tokens_per_s
-    batch = max(1, math.ceil(MIN_SLEEP_S / interval))
+    rate: Callable[[], float] | None = None
+    if callable(tokens_per_s):
+        rate, interval = tokens_per_s, 0.0
+    else:
+        interval = 1.0 / tokens_per_s
     loop = asyncio.get_running_loop()
-    start = loop.time()
+    due = loop.time()  # when token `done` is due
     done = 0
     while done < len(tokens):
-        end = min(len(tokens), done + batch)
-        delay = start + (end - 1) * interval - loop.time()
+        if rate is not None:
+            interval = 1.0 / rate()
+        end = min(len(tokens), done + max(1, math.ceil(MIN_SLEEP_S / interval)))
+        last_due = due + (end - 1 - done) * interval
+        delay = last_due - loop.time()
         if delay > 0:
             await asyncio.sleep(delay)
         events = [encoder.event({"content": tokens[i]}) for i in range(done, end)]
         if done == 0:
             events[0] = encoder.event({"role": "assistant", "content": tokens[0]})
         await resp.write(b"".join(events))
+        due = last_due + interval
         done = end
         yield done

@@ -29,6 +29,27 @@ class Outage(_Frozen):
         return self
 
 
+class EngineSpec(_Frozen):
+    """A self-hosted inference engine (vLLM or SGLang) with continuous batching.
+
+    With an engine, a vendor stops using the fixed `ttft_ms`, `ttft_jitter` and `tokens_per_s`
+    (a `-ttft-NNNms` model suffix still overrides the computed TTFT). Prompt tokens are counted
+    as characters / 4, as everywhere in the simulator.
+    """
+
+    kind: Literal["vllm", "sglang"] = "vllm"  # which Prometheus names `GET /metrics` uses
+    max_batch: int = Field(default=8, ge=1)  # sequences decoding at once; more wait, FIFO
+    kv_cache_tokens: int = Field(default=65_536, ge=1)  # KV capacity: admission also waits on it
+    prefill_tokens_per_s: float = Field(default=20_000.0, gt=0)  # one prefill at a time
+    decode_tokens_per_s: float = Field(default=80.0, gt=0)  # per sequence, when running alone
+    # Per-sequence decode speed = decode_tokens_per_s / (1 + slowdown * (running - 1)).
+    decode_slowdown_per_seq: float = Field(default=0.05, ge=0)
+    block_tokens: int = Field(default=16, ge=1)  # prefix-cache block size, in tokens
+    prefix_cache_blocks: int = Field(default=2048, ge=0)  # LRU capacity in blocks; 0 disables
+    prefix_hit_ttft_factor: float = Field(default=0.0, ge=0, le=1)  # cost of a cached token
+    base_ttft_ms: float = Field(default=5.0, ge=0)  # fixed scheduling overhead per request
+
+
 class VendorSpec(_Frozen):
     """How one simulated vendor behaves; every field has a default."""
 
@@ -45,12 +66,40 @@ class VendorSpec(_Frozen):
     api_key: str | None = None
     outages: list[Outage] = Field(default_factory=list)
     seed: int = 0
+    # Optional self-hosted engine: batching, queueing, prefix cache and `GET /metrics`.
+    engine: EngineSpec | None = None
+    # `run_sim` starts this many copies named `name-0`, `name-1`... (ports `port + i` when
+    # `port` is set, seeds `seed + i`); 1 keeps the plain name. See `replica_specs`.
+    replicas: int = Field(default=1, ge=1)
 
 
 class SimConfig(_Frozen):
     """A set of simulated vendors, keyed by vendor name."""
 
     vendors: dict[str, VendorSpec] = Field(default_factory=dict)
+
+    def expanded(self) -> dict[str, VendorSpec]:
+        """Every server to start, with `replicas` expanded (see `replica_specs`)."""
+        out: dict[str, VendorSpec] = {}
+        for name, spec in self.vendors.items():
+            for replica, one in replica_specs(name, spec).items():
+                if replica in out:
+                    raise ValueError(f"two simulated vendors are named {replica!r}")
+                out[replica] = one
+        return out
+
+
+def replica_specs(name: str, spec: VendorSpec) -> dict[str, VendorSpec]:
+    """The vendors one spec stands for: itself, or `spec.replicas` numbered copies."""
+    if spec.replicas == 1:
+        return {name: spec}
+    return {
+        f"{name}-{i}": VendorSpec.model_validate(
+            {**spec.model_dump(), "replicas": 1, "port": spec.port and spec.port + i}
+            | {"seed": spec.seed + i}
+        )
+        for i in range(spec.replicas)
+    }
 
 
 def load_sim_config(path: str | os.PathLike[str]) -> SimConfig:

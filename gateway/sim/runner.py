@@ -17,14 +17,19 @@ if TYPE_CHECKING:
     from gateway.sim.config import SimConfig
 
 DEMO_CONFIG = Path(__file__).with_name("demo.yaml")
+POOL_CONFIG = Path(__file__).with_name("pool.yaml")  # a 2-replica pool and two spill vendors
 
 
 @asynccontextmanager
 async def run_sim(
     config: SimConfig, *, host: str = "127.0.0.1"
 ) -> AsyncIterator[dict[str, SimVendor]]:
-    """Start every vendor of `config`, yield them by name, stop them all on exit."""
-    vendors = {name: SimVendor(name, spec, host=host) for name, spec in config.vendors.items()}
+    """Start every vendor of `config`, yield them by name, stop them all on exit.
+
+    A spec with `replicas: N` yields N vendors, `name-0` ... `name-{N-1}` (see `replica_specs`).
+    """
+    specs = config.expanded()
+    vendors = {name: SimVendor(name, spec, host=host) for name, spec in specs.items()}
     try:
         for vendor in vendors.values():
             await vendor.start()
@@ -39,5 +44,7 @@ async def serve_forever(config_path: str | os.PathLike[str]) -> None:
     async with run_sim(config) as vendors:
         for name, vendor in vendors.items():
             models = ", ".join(vendor.spec.models)
-            print(f"sim vendor {name:<12} {vendor.base_url}  models: {models}", flush=True)
+            engine = vendor.spec.engine
+            kind = f"  engine: {engine.kind} (metrics {vendor.root_url}/metrics)" if engine else ""
+            print(f"sim vendor {name:<12} {vendor.base_url}  models: {models}{kind}", flush=True)
         await asyncio.Event().wait()

@@ -8,16 +8,20 @@ import random
 import socket
 import struct
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from aiohttp import web
 
-from gateway.sim import wire
-from gateway.sim.answer import Answer, output_tokens, paced_tokens, split_model
+from gateway.sim import metrics, wire
+from gateway.sim.answer import Answer, output_tokens, split_model
 from gateway.sim.config import Outage, VendorSpec
 from gateway.sim.limits import RateWindow
+from gateway.sim.pool import Engine
 from gateway.sim.stats import VendorStats
+
+if TYPE_CHECKING:
+    from gateway.sim.answer import Rate
 
 # The VendorSpec fields that set_behaviour and POST /_sim/control may change at run time.
 BEHAVIOUR_FIELDS = frozenset(
@@ -36,6 +40,7 @@ class SimVendor:
         self.host = host
         self._spec = spec
         self._stats = VendorStats()
+        self._engine = Engine(spec.engine, self._stats) if spec.engine is not None else None
         self._window = RateWindow()
         self._errors = random.Random(spec.seed)
         self._jitter = random.Random(spec.seed + 1)
@@ -53,6 +58,8 @@ class SimVendor:
         app.router.add_get("/_sim/stats", self._get_stats)
         app.router.add_post("/_sim/control", self._control)
         app.router.add_post("/_sim/reset", self._reset)
+        if self._engine is not None:
+            app.router.add_get("/metrics", self._metrics)
         # handler_cancellation: a client that leaves cancels its handler (hang, slow streams).
         runner = web.AppRunner(
             app, access_log=None, handler_cancellation=True, shutdown_timeout=SHUTDOWN_TIMEOUT_S
@@ -96,6 +103,11 @@ class SimVendor:
     def stats(self) -> VendorStats:
         return self._stats
 
+    @property
+    def engine(self) -> Engine | None:
+        """The batching and prefix-cache model when the spec has an `engine`, else None."""
+        return self._engine
+
     def set_behaviour(self, **fields: Any) -> VendorSpec:
         """Change behaviour at run time (ttft_ms, tokens_per_s, error_rate, error_status...)."""
         unknown = set(fields) - BEHAVIOUR_FIELDS
@@ -105,9 +117,11 @@ class SimVendor:
         return self._spec
 
     def reset_stats(self) -> None:
-        """Zero the stats and forget the rate-limit windows."""
+        """Zero the stats, forget the rate-limit windows and the engine's prefix cache."""
         self._stats.reset()
         self._window.clear()
+        if self._engine is not None:
+            self._engine.reset()
 
     # -- control endpoints -----------------------------------------------------------------
 
@@ -138,6 +152,11 @@ class SimVendor:
             return web.Response(status=400, body=body, content_type=_JSON)
         behaviour = spec.model_dump(include=set(BEHAVIOUR_FIELDS))
         return web.json_response(body=orjson.dumps(behaviour))
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        assert self._engine is not None  # the route exists only with an engine
+        body = metrics.render(self._engine, self._stats, self._spec.models[0])
+        return web.Response(body=body, headers={"Content-Type": metrics.CONTENT_TYPE})
 
     async def _reset(self, request: web.Request) -> web.Response:
         self.reset_stats()
@@ -188,55 +207,40 @@ class SimVendor:
         if status is not None:
             headers = {"Retry-After": "1"} if status == 429 else {}
             return self._error(status, f"Simulated error {status}.", **headers)
+        cid = f"chatcmpl-sim-{self.name}-{next(self._ids)}"
+        answer = Answer.build(req, natural=spec.output_tokens, cid=cid)
+        if (engine := self._engine) is not None:  # a self-hosted replica: batching, prefix cache
+            kv_tokens = req.prompt_tokens + answer.completion_tokens * req.n
+            async with engine.sequence(req.prompt, req.prompt_tokens, kv_tokens) as seq:
+                ttft_s = seq.ttft_s if ttft_ms is None else ttft_ms / 1000
+                return await self._answer(request, req, answer, ttft_s, engine.decode_tokens_per_s)
         ttft_s = (ttft_ms if ttft_ms is not None else spec.ttft_ms) / 1000
         if spec.ttft_jitter:
             ttft_s *= 1 + self._jitter.uniform(-spec.ttft_jitter, spec.ttft_jitter)
-        cid = f"chatcmpl-sim-{self.name}-{next(self._ids)}"
-        answer = Answer.build(req, natural=spec.output_tokens, cid=cid)
+        return await self._answer(request, req, answer, ttft_s, spec.tokens_per_s)
+
+    async def _answer(
+        self, request: web.Request, req: wire.ChatRequest, answer: Answer, ttft_s: float, tps: Rate
+    ) -> web.StreamResponse:
         if req.stream:
-            return await self._stream(request, req, answer, ttft_s, spec.tokens_per_s)
-        await asyncio.sleep(ttft_s + answer.completion_tokens / spec.tokens_per_s)
+            return await self._stream(request, req, answer, ttft_s, tps)
+        if callable(tps):  # an engine: the decode speed is the one after the first token
+            await asyncio.sleep(ttft_s)
+            ttft_s, tps = 0.0, tps()
+        await asyncio.sleep(ttft_s + answer.completion_tokens / tps)
         self._stats.prompt_tokens += req.prompt_tokens
         self._stats.completion_tokens += answer.completion_tokens * req.n
         return self._json(200, answer.completion_body(req))
 
     async def _stream(
-        self, request: web.Request, req: wire.ChatRequest, answer: Answer, ttft_s: float, tps: float
+        self, request: web.Request, req: wire.ChatRequest, answer: Answer, ttft_s: float, tps: Rate
     ) -> web.StreamResponse:
         headers = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
         resp = web.StreamResponse(headers={**headers, **self._limit_headers()})
-        encoder = wire.ChunkEncoder(
-            cid=answer.cid,
-            created=answer.created,
-            model=req.model,
-            n=req.n,
-            include_usage=req.include_usage,
-        )
         self._stats.streamed += 1
         self._stats.prompt_tokens += req.prompt_tokens
         await asyncio.sleep(ttft_s)
-        produced = 0
-        try:
-            await resp.prepare(request)
-            self._stats.answered(200)
-            if answer.tool_call is not None:
-                delta = {"role": "assistant", "content": None}
-                tool_calls = [{"index": 0, **wire.tool_call_dict(answer.tool_call)}]
-                await resp.write(encoder.event({**delta, "tool_calls": tool_calls}))
-                produced = answer.completion_tokens
-            else:
-                async for written in paced_tokens(resp, encoder, answer.tokens, tps):
-                    produced = written
-            await resp.write(encoder.event({}, answer.finish_reason))
-            if req.include_usage:
-                usage = wire.usage(req.prompt_tokens, answer.completion_tokens * req.n)
-                await resp.write(encoder.usage_event(usage))
-            await resp.write(wire.DONE_EVENT)
-            await resp.write_eof()
-        except ConnectionResetError:
-            self._stats.disconnects += 1
-        finally:
-            self._stats.completion_tokens += produced * req.n
+        await answer.stream(request, resp, req, tps, self._stats)
         return resp
 
     # -- helpers ---------------------------------------------------------------------------

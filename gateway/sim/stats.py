@@ -22,6 +22,11 @@ class VendorStats:
     max_in_flight: int = 0
     resets: int = 0  # connections closed on purpose without a response (outage mode "reset")
     disconnects: int = 0  # clients that left before the answer was complete
+    # Engine mode only (see pool.py): prefix-cache tokens looked up and found, as vLLM counts
+    # them, and the longest queue of requests waiting for a batch slot.
+    prefix_cache_queries: int = 0
+    prefix_cache_hits: int = 0
+    max_queue_depth: int = 0
     timestamps: deque[float] = field(default_factory=lambda: deque(maxlen=MAX_TIMESTAMPS))
 
     def arrived(self, now: float) -> None:
@@ -37,6 +42,7 @@ class VendorStats:
         """Zero every counter except `in_flight`, which live requests will still decrement."""
         self.requests = self.streamed = self.resets = self.disconnects = 0
         self.prompt_tokens = self.completion_tokens = 0
+        self.prefix_cache_queries = self.prefix_cache_hits = self.max_queue_depth = 0
         self.max_in_flight = self.in_flight
         self.by_status.clear()
         self.timestamps.clear()
@@ -53,4 +59,7 @@ class VendorStats:
             "max_in_flight": self.max_in_flight,
             "resets": self.resets,
             "disconnects": self.disconnects,
+            "prefix_cache_queries": self.prefix_cache_queries,
+            "prefix_cache_hits": self.prefix_cache_hits,
+            "max_queue_depth": self.max_queue_depth,
         }

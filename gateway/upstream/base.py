@@ -24,6 +24,8 @@ class Call:
     stream: bool
     client_wants_usage: bool
     request_id: str
+    connect_timeout_s: float | None = None  # the route's, overriding the provider's
+    read_timeout_s: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -112,6 +112,13 @@ class OpenAICompatUpstream:
     async def aclose(self) -> None:
         await self._transport.aclose()
 
+    def _timeouts(self, call: Call) -> dict[str, float]:
+        if call.connect_timeout_s is None and call.read_timeout_s is None:
+            return self._timeout
+        connect = call.connect_timeout_s or self._timeout["connect"]
+        read = call.read_timeout_s or self._timeout["read"]
+        return {"connect": connect, "read": read, "write": read, "pool": connect}
+
     async def _send(self, call: Call, started: float) -> httpx.Response:
         body: dict[str, Any] = dict(call.body)
         body["model"] = call.upstream_model
@@ -128,7 +135,7 @@ class OpenAICompatUpstream:
             self._url,
             headers={**self._headers, "x-request-id": call.request_id},
             content=orjson.dumps(body),
-            extensions={"timeout": self._timeout},
+            extensions={"timeout": self._timeouts(call)},
         )
         try:
             return await self._transport.handle_async_request(request)

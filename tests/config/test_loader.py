@@ -119,7 +119,7 @@ routes:
     assert any(
         p.endswith(
             "main.yaml:4: routes.smart.strategy: must be 'balanced', 'cheapest', "
-            "'fastest' or 'ordered'"
+            "'fastest', 'ordered' or 'weighted'"
         )
         for p in found
     ), found

@@ -115,7 +115,13 @@ async def test_failing_provider_loses_its_traffic_and_requests_still_succeed(
     specs = {"a": FAST, "b": FAST.model_copy(update={"seed": 1})}
     prices = {"a": (0.1, 0.1), "b": (0.2, 0.2)}
     async with fleet(specs, prices, explore_rate=0.0) as f:
-        body: dict[str, object] = {"model": "m", "messages": MSG, "max_tokens": 8}
+        # cheapest: latency noise on a busy machine must not decide; failures must.
+        body: dict[str, object] = {
+            "model": "m",
+            "messages": MSG,
+            "max_tokens": 8,
+            "gateway": {"sort": "cheapest"},
+        }
         before = await _providers(f.url, 5, body)
         assert before == {"a": 5}  # the cheaper one while both are healthy
         f.vendors["a"].set_behaviour(error_rate=1.0)

@@ -1,0 +1,31 @@
+"""POST /v1/route/explain: ranked candidates for a chat request, every term of the score."""
+
+from __future__ import annotations
+
+import orjson
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from gateway.api.chat_request import parse_chat
+from gateway.api.openai_routes import check_key
+from gateway.api.request_context import ID_KEY, T0_KEY
+from gateway.api.state import AppState
+from gateway.routing.explain import explain
+
+router = APIRouter()
+
+
+@router.post("/v1/route/explain")
+async def route_explain(request: Request) -> Response:
+    state: AppState = request.app.state.gateway
+    check_key(request, state)
+    chat = parse_chat(
+        await request.body(),
+        request_id=request.scope[ID_KEY],
+        received=request.scope[T0_KEY],
+        team=request.headers.get("x-gateway-team"),
+        policy=request.headers.get("x-gateway-policy"),
+    )
+    route = state.router.resolve(chat)
+    body = explain(route, state.router.rank(chat, route))
+    return Response(orjson.dumps(body), media_type="application/json")
