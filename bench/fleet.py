@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from bench.procs import Child, spawn, wait_ready
@@ -12,7 +13,15 @@ from gateway.sim import SimVendor
 from gateway.sim.catalog import SimPrice, providers_yaml
 
 DIRECT = "direct"
-TARGETS = (DIRECT, "passthrough-httpx", "passthrough-aiohttp", "gateway", "gateway-httpx")
+TARGETS = (
+    DIRECT,
+    "passthrough-httpx",
+    "passthrough-aiohttp",
+    "gateway",
+    "gateway-redis",
+    "gateway-httpx",
+)
+REDIS = "gateway-redis"  # the gateway with its state in Redis (Redis(url, prefix) to start)
 Cores = tuple[int | None, int | None]  # (proxy core, client core)
 
 
@@ -37,8 +46,16 @@ def cores() -> Cores:
     return allowed[0], allowed[1]
 
 
-def gateway_args(workdir: Path, transport: str = "aiohttp") -> list[str]:
-    return [
+@dataclass(frozen=True, slots=True)
+class Redis:
+    url: str
+    prefix: str  # unique per run: every key under it is deleted at the end
+
+
+def gateway_args(
+    workdir: Path, transport: str = "aiohttp", redis: Redis | None = None
+) -> list[str]:
+    args = [
         "gateway",
         "--providers",
         str(workdir / "providers.yaml"),
@@ -47,14 +64,23 @@ def gateway_args(workdir: Path, transport: str = "aiohttp") -> list[str]:
         "--transport",
         transport,
     ]
+    if redis is not None:
+        args += ["--redis-url", redis.url, "--redis-prefix", redis.prefix]
+    return args
 
 
 def start(
-    children: dict[str, Child], names: list[str], workdir: Path, http: str, pinned: Cores
+    children: dict[str, Child],
+    names: list[str],
+    workdir: Path,
+    http: str,
+    pinned: Cores,
+    redis: Redis | None = None,
 ) -> None:
     """Add the simulator (as "direct") and the named proxies to `children`; the caller stops them.
 
     The simulator shares the client core with the load generator; each proxy gets the other.
+    `redis` is needed for gateway-redis.
     """
     proxy_cpu, client_cpu = pinned
     sim = children[DIRECT] = spawn("sim", ["sim"], cpu=client_cpu, logdir=workdir)
@@ -69,7 +95,11 @@ def start(
         "gateway": gateway_args(workdir, "aiohttp"),
         "gateway-httpx": gateway_args(workdir, "httpx"),
     }
+    if redis is not None:
+        argv[REDIS] = gateway_args(workdir, "aiohttp", redis)
     for name in names:
+        if name == REDIS and redis is None:
+            raise ValueError(f"{REDIS} needs a Redis URL and prefix")
         if name != DIRECT:
             args = [*argv[name], "--http", http]
             children[name] = spawn(name, args, cpu=proxy_cpu, logdir=workdir)

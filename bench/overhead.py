@@ -1,6 +1,7 @@
 """Overhead benchmark: the gateway against the simulator called directly and two pass-throughs.
 
     .venv/bin/python -m bench.overhead [--requests N] [--rounds R] [--quick] [--out F] [--profile]
+        [--targets ...] [--redis-url URL]
 
 Every proxy runs alone in its own process, one uvicorn worker pinned to core 0; the simulator
 and this load generator share core 1. All targets are measured in the same run with the same
@@ -10,6 +11,7 @@ workload, round after round, and each figure is the median over the rounds. See 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import datetime
 import os
 import platform
@@ -19,11 +21,12 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import orjson
 import uvloop
 
-from bench import fleet, loadgen, report
+from bench import fleet, loadgen, redis_stats, report
 from bench.procs import Child, cpu_seconds, rss_mb
 from bench.profile import profile_gateway
 from bench.serve import SIM_MODEL, default_http
@@ -58,21 +61,38 @@ async def _warm_up(target: Child, sizes: Sizes) -> None:
     plain = loadgen.chat_request(port, model=SIM_MODEL, stream=False)
     await loadgen.run_phase(port, plain, concurrency=32, requests=sizes.warmup)
     await loadgen.run_phase(port, plain, concurrency=1, requests=sizes.warmup // 4)
+    if target.name == fleet.REDIS:
+        await redis_stats.check_backend(port)
 
 
-async def _measure(target: Child, sim: Child, sizes: Sizes) -> report.Metrics:
+async def _measure(
+    target: Child, sim: Child, sizes: Sizes, probe: redis_stats.Probe | None = None
+) -> report.Metrics:
+    """One round of the three phases; with `probe`, also the Redis work of the c=32 phase."""
     port = target.port
     plain = loadgen.chat_request(port, model=SIM_MODEL, stream=False)
     streamed = loadgen.chat_request(port, model=SIM_MODEL, stream=True)
     c1 = await loadgen.run_phase(port, plain, concurrency=1, requests=sizes.c1)
+    idle = redis0 = None
+    if probe is not None:  # one idle second: the background rate (refresh loop, other clients)
+        idle0 = probe.counters()
+        await asyncio.sleep(redis_stats.IDLE_S)
+        redis0 = probe.counters()
+        idle = redis0.minus(idle0)
     cpu0, sim0, me0 = cpu_seconds(target.pid), cpu_seconds(sim.pid), time.process_time()
     c32 = await loadgen.run_phase(port, plain, concurrency=32, requests=sizes.c32)
     cpu = cpu_seconds(target.pid) - cpu0
     client = time.process_time() - me0 + cpu_seconds(sim.pid) - sim0  # both on the client core
+    redis_work: report.Metrics = {}
+    if probe is not None and idle is not None and redis0 is not None:
+        phase = probe.counters().minus(redis0)
+        redis_work = redis_stats.metrics(phase, idle, sizes.c32)
     st = await loadgen.run_phase(port, streamed, concurrency=1, requests=sizes.stream)
     target.check_alive()
+    if probe is not None:
+        await redis_stats.check_backend(port)  # a store that fell back to local would not count
     p = loadgen.percentile
-    return {
+    return redis_work | {
         "c1_p50_ms": p(c1.latencies, 50) * 1000,
         "c1_p99_ms": p(c1.latencies, 99) * 1000,
         "c32_p50_ms": p(c32.latencies, 50) * 1000,
@@ -87,7 +107,9 @@ async def _measure(target: Child, sim: Child, sizes: Sizes) -> report.Metrics:
     }
 
 
-async def _run(children: dict[str, Child], sizes: Sizes, rounds: int) -> dict[str, report.Metrics]:
+async def _run(
+    children: dict[str, Child], sizes: Sizes, rounds: int, probe: redis_stats.Probe | None
+) -> dict[str, report.Metrics]:
     sim = children[fleet.DIRECT]
     for name, child in children.items():
         print(f"warming up {name} ...", flush=True)
@@ -95,13 +117,21 @@ async def _run(children: dict[str, Child], sizes: Sizes, rounds: int) -> dict[st
     per_target: dict[str, list[report.Metrics]] = {name: [] for name in children}
     for r in range(rounds):
         for name, child in children.items():  # interleaved: drift on a shared machine hits all
-            metrics = await _measure(child, sim, sizes)
+            metrics = await _measure(child, sim, sizes, probe if name == fleet.REDIS else None)
             per_target[name].append(metrics)
             print(
                 f"round {r + 1}/{rounds} {name:<20} c1 p50 {metrics['c1_p50_ms']:.3f} ms  "
                 f"{metrics['rps']:6.0f} req/s  {metrics['cpu_ms_per_req']:.3f} CPU ms/req",
                 flush=True,
             )
+            if "redis_evalsha_per_req" in metrics:
+                print(
+                    f"{'':10}{name:<20} Redis: {metrics['redis_evalsha_per_req']:.3f} EVALSHA/req, "
+                    f"{metrics['redis_cmds_per_req']:.3f} commands/req, "
+                    f"{metrics['redis_idle_cmds_per_s']:.1f} commands/s idle",
+                    flush=True,
+                )
+    redis_stats.fill(per_target.get(fleet.REDIS, []))
     results = {name: report.median_metrics(rs) for name, rs in per_target.items()}
     for name, child in children.items():
         results[name]["rss_mb"] = rss_mb(child.pid)
@@ -121,6 +151,14 @@ def _meta(args: argparse.Namespace, sizes: Sizes, http: str) -> dict[str, object
     }
 
 
+def _redacted(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(":" + parts.password + "@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt  # so that SIGTERM and SIGHUP stop the children too
 
@@ -138,6 +176,9 @@ def main() -> None:
         "--targets", nargs="+", choices=fleet.TARGETS[1:], default=list(fleet.TARGETS[1:])
     )
     parser.add_argument("--http", choices=("httptools", "h11"), default=default_http())
+    parser.add_argument(
+        "--redis-url", default=redis_stats.DEFAULT_URL, help="the Redis of gateway-redis"
+    )
     args = parser.parse_args()
     if args.quick:
         args.requests, args.rounds = 800, 1
@@ -148,14 +189,24 @@ def main() -> None:
     if pinned[1] is not None:
         os.sched_setaffinity(0, {pinned[1]})  # the load generator shares the simulator's core
     meta = _meta(args, sizes, args.http)
+    probe: redis_stats.Probe | None = None
+    redis: fleet.Redis | None = None
+    if fleet.REDIS in args.targets:
+        probe = redis_stats.Probe(args.redis_url)
+        probe.check()
+        redis = fleet.Redis(args.redis_url, f"gwbench:{os.getpid()}:")  # unique to this run
+        meta["redis"] = {"url": _redacted(redis.url), "prefix": redis.prefix}
     with tempfile.TemporaryDirectory(prefix="bench-overhead-") as tmp:
         workdir = Path(tmp)
         children: dict[str, Child] = {}
         try:
-            fleet.start(children, [fleet.DIRECT, *args.targets], workdir, args.http, pinned)
-            results = uvloop.run(_run(children, sizes, args.rounds))
+            names = [fleet.DIRECT, *args.targets]
+            fleet.start(children, names, workdir, args.http, pinned, redis)
+            results = uvloop.run(_run(children, sizes, args.rounds, probe))
         finally:
             fleet.stop(children)
+            if probe is not None and redis is not None:
+                _clean(probe, redis.prefix)
         profile = ""
         if args.profile:
             profile = uvloop.run(
@@ -171,12 +222,27 @@ def main() -> None:
     print(f"\n{meta['date']}; {meta['nproc']} cores; Python {meta['python']}; {args.http}")
     print(f"sizes per round: {meta['sizes']}; rounds: {args.rounds}\n")
     print(report.table(results))
+    redis_table = redis_stats.table(results)
+    if redis_table:
+        print("\nRedis work per request, c=32 phase (`INFO` deltas on the shared server):\n")
+        print(redis_table)
     print("\n" + report.ratios(results))
     if profile:
         print("\n" + profile)
     if args.out:
         payload = {"meta": meta, "results": results, "profile": profile}
         args.out.write_text(orjson.dumps(payload, option=orjson.OPT_INDENT_2).decode())
+
+
+def _clean(probe: redis_stats.Probe, prefix: str) -> None:
+    """After the gateways are stopped: SCAN + DEL every key under this run's prefix."""
+    try:
+        deleted = probe.delete_prefix(prefix)
+        print(f"deleted {deleted} Redis keys under {prefix!r}", flush=True)
+    except Exception as exc:  # reported, not raised: the run's own error matters more
+        print(f"warning: could not delete the keys under {prefix!r}: {exc}", file=sys.stderr)
+    finally:
+        probe.close()
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
     python -m bench.serve sim --port P
     python -m bench.serve passthrough-httpx --upstream http://127.0.0.1:P/v1 --port Q
     python -m bench.serve gateway --providers F --policies D --transport aiohttp --port Q
+    python -m bench.serve gateway ... --redis-url redis://127.0.0.1:6379/0 --redis-prefix P
 
 Proxies run under uvicorn as `gateway serve` does (uvloop, httptools, no access log, one
 worker). With --profile FILE, SIGUSR1 starts cProfile and SIGUSR2 stops it and writes FILE.
@@ -73,6 +74,8 @@ def _app(args: argparse.Namespace) -> FastAPI:
         providers=args.providers,
         policies=args.policies,
         http_transport=args.transport,
+        redis_url=args.redis_url,  # None: in-memory state
+        redis_prefix=args.redis_prefix,
         log_level="warning",
         master_key=None,
     )
@@ -104,6 +107,8 @@ def main() -> None:
     parser.add_argument("--providers", type=Path, help="providers.yaml (gateway)")
     parser.add_argument("--policies", type=Path, help="policies folder (gateway)")
     parser.add_argument("--transport", choices=("aiohttp", "httpx"), default="aiohttp")
+    parser.add_argument("--redis-url", help="state in this Redis (gateway; default: in memory)")
+    parser.add_argument("--redis-prefix", default="gw:", help="Redis key prefix (gateway)")
     parser.add_argument("--http", choices=("httptools", "h11"), default=default_http())
     parser.add_argument("--profile", type=Path, help="cProfile on SIGUSR1, written on SIGUSR2")
     args = parser.parse_args()

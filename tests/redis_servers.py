@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import shutil
 import socket
 import subprocess
@@ -21,6 +22,24 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def cluster_port() -> int:
+    """A free port whose cluster bus port (+10000) is free too (and still a valid port)."""
+    for _ in range(200):
+        port = random.randint(20000, 45000)
+        if _is_free(port) and _is_free(port + 10000):
+            return port
+    raise RuntimeError("no free port pair for a cluster node")
+
+
+def _is_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
 
 
 def start_redis(port: int, workdir: Path, *extra: str) -> subprocess.Popen[bytes]:
@@ -44,6 +63,8 @@ def start_redis(port: int, workdir: Path, *extra: str) -> subprocess.Popen[bytes
     )
     client = redis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=0.2)
     for _ in range(100):
+        if proc.poll() is not None:
+            raise RuntimeError(f"private redis-server on port {port} exited with {proc.returncode}")
         try:
             client.ping()
             client.close()
@@ -76,7 +97,11 @@ def private_redis() -> Iterator[tuple[int, Path]]:
 def redis_cluster(nodes: int = 3) -> Iterator[list[int]]:
     """A `nodes`-master Redis Cluster on loopback ports; yields the ports."""
     with tempfile.TemporaryDirectory(prefix="gw-cluster-") as tmp:
-        ports = [free_port() for _ in range(nodes)]
+        ports: list[int] = []
+        while len(ports) < nodes:  # distinct, and no node's bus port on another's port
+            port = cluster_port()
+            if all(abs(port - p) not in (0, 10000) for p in ports):
+                ports.append(port)
         procs = []
         try:
             for port in ports:

@@ -46,6 +46,7 @@ def success_record(
         reasoning_tokens=usage.reasoning_tokens,
         cost_usd=cost_usd(dep, usage),
         ttft_ms=ttft_ms,
+        team=req.team,
     )
 
 
@@ -63,4 +64,5 @@ def failure_record(req: ChatRequest, route: Route | None, exc: GatewayError) -> 
         policy=route.name if route else None,
         error_type=exc.type,
         cost_usd=None,
+        team=req.team,
     )

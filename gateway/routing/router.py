@@ -31,6 +31,7 @@ from gateway.state.store import Store
 from gateway.upstream.base import Call, Reply, StreamReply, Upstream, Usage
 
 log = logging.getLogger("gateway.router")
+CREDENTIAL_RETRY_S = 300.0  # a provider that refused our key is retried after this
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +84,8 @@ class Router:
         self._explore_rate = explore_rate
         self._rng = rng or random.Random()
         self._clock = clock
+        # provider -> (HTTP status, when): our key was refused; shown in /admin/providers
+        self.credential_failures: dict[str, tuple[int, float]] = {}
 
     def rank(self, req: ChatRequest, route: Route) -> Ranking:
         snapshot = self._store.snapshot()
@@ -109,11 +112,43 @@ class Router:
         if route.excluded:  # ruled out by the policy or the request: shown by explain
             ruled_out = tuple(Excluded(d, why) for d, why in route.excluded)
             ranking = replace(ranking, excluded=ruled_out + ranking.excluded)
+        if self.credential_failures:
+            ranking = self._without_rejected_credentials(ranking)
         return ranking
+
+    def _reject_credentials(self, provider: str, status: int) -> None:
+        if provider not in self.credential_failures:
+            log.error(
+                "provider %s rejected our API key (HTTP %d): taken out of routing for %.0f s; "
+                "check its api_key_env",
+                provider,
+                status,
+                CREDENTIAL_RETRY_S,
+            )
+        self.credential_failures[provider] = (status, self._clock())
+
+    def _without_rejected_credentials(self, ranking: Ranking) -> Ranking:
+        now = self._clock()
+        for provider, (_, since) in list(self.credential_failures.items()):
+            if now - since > CREDENTIAL_RETRY_S:
+                del self.credential_failures[provider]  # try the key again
+        kept = [s for s in ranking.ranked if s.deployment.provider not in self.credential_failures]
+        if len(kept) == len(ranking.ranked):
+            return ranking
+        dropped = tuple(
+            Excluded(
+                s.deployment,
+                f"credential rejected (HTTP {self.credential_failures[s.deployment.provider][0]})",
+            )
+            for s in ranking.ranked
+            if s.deployment.provider in self.credential_failures
+        )
+        return replace(ranking, ranked=tuple(kept), excluded=ranking.excluded + dropped)
 
     def swap(self, config: Config, upstreams: Mapping[str, Upstream]) -> None:
         """A reload: new requests use the new config; those in flight keep what they hold."""
         self.config, self._upstreams = config, upstreams
+        self.credential_failures.clear()  # a reload may bring the fixed key
 
     def resolve(self, req: ChatRequest) -> Route:
         return resolve(self.config, req.model, req.hints, team=req.team, policy=req.policy)
@@ -176,6 +211,8 @@ class Router:
             except UpstreamError as exc:
                 upstream_s += time.perf_counter() - started
                 await self._settle(served, _kind_of(exc), usage=None)
+                if isinstance(exc, UpstreamStatusError) and exc.upstream_status in (401, 403):
+                    self._reject_credentials(dep.provider, exc.upstream_status)
                 if not exc.is_retryable:
                     exc.attempts = len(failures) + 1
                     raise
@@ -207,7 +244,10 @@ class Router:
             # Shielded: a client that left must not stop us from closing upstream and billing.
             with anyio.CancelScope(shield=True):
                 await stream.aclose()
-                usage = stream.usage or Usage(completion_tokens=stream.completion_events)
+                usage = stream.usage or Usage(
+                    prompt_tokens=served.request.demand.prompt_tokens,  # our count: none came
+                    completion_tokens=stream.completion_events,
+                )
                 await self._settle(
                     served, kind, usage=usage, ttft_ms=stream.ttft_ms, headers=stream.headers
                 )

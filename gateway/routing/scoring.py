@@ -18,6 +18,7 @@ CURVE_WIDTH = 0.15  # logistic width, as a fraction of the target
 QUOTA_KNEE = 0.2  # headroom below which quota pressure starts
 TIE_REL, TIE_ABS_USD = 0.02, 1e-7
 QUOTA_EXHAUSTED = "quota exhausted"
+CIRCUIT_OPEN = "circuit open"
 _NO_STATS = Stats(ttft_ms=None, tpot_ms=None, p_fail=0.0, in_flight=0)
 
 
@@ -61,6 +62,7 @@ class Ranking:
     ranked: tuple[Scored, ...]
     excluded: tuple[Excluded, ...]
     explored: bool = False
+    degraded: bool = False  # every candidate's circuit was open: serving the least bad
 
 
 def rank(
@@ -82,20 +84,27 @@ def rank(
             excluded.append(Excluded(dep, reason))
         else:
             eligible.append(dep)
+    degraded = False
+    if not eligible:
+        # Every circuit open: degrade to the least bad of them rather than fail the request.
+        eligible = [e.deployment for e in excluded if e.reason == CIRCUIT_OPEN]
+        excluded = [e for e in excluded if e.reason != CIRCUIT_OPEN]
+        degraded = bool(eligible)
     if not eligible:
         return Ranking((), tuple(excluded))
     scored = _score_all(eligible, stats, demand, strategy, slo)
     if strategy is Strategy.ORDERED:
-        return Ranking(tuple(scored), tuple(excluded))
+        return Ranking(tuple(scored), tuple(excluded), degraded=degraded)
     if strategy is Strategy.WEIGHTED:
-        return Ranking(tuple(weighted_order(scored, weights or {}, draws.tie)), tuple(excluded))
+        order = weighted_order(scored, weights or {}, draws.tie)
+        return Ranking(tuple(order), tuple(excluded), degraded=degraded)
     ordered = sorted(scored, key=lambda s: s.total)
     ordered = _break_ties(ordered, draws.tie)
     explored = len(ordered) > 1 and draws.explore < explore_rate
     if explored:
         i = 1 + min(int(draws.pick * (len(ordered) - 1)), len(ordered) - 2)
         ordered.insert(0, ordered.pop(i))
-    return Ranking(tuple(ordered), tuple(excluded), explored)
+    return Ranking(tuple(ordered), tuple(excluded), explored, degraded)
 
 
 def exclusion(dep: Deployment, st: Stats, demand: Demand) -> str:
@@ -107,7 +116,7 @@ def exclusion(dep: Deployment, st: Stats, demand: Demand) -> str:
     if dep.context_window and demand.prompt_tokens + demand.output_tokens > dep.context_window:
         return f"request needs more than its context window of {dep.context_window} tokens"
     if st.circuit_open:
-        return "circuit open"
+        return CIRCUIT_OPEN
     if st.headroom <= 0:
         return QUOTA_EXHAUSTED
     return ""

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Literal
+
+from gateway.state.circuit import Breaker, is_open, step
 
 # "rejected": the upstream refused the request itself (a 4xx of the client's making): no signal.
 OutcomeKind = Literal["ok", "error", "timeout", "rate_limited", "rejected"]
@@ -39,6 +41,7 @@ class Estimate:
     quota_headroom: float = 1.0  # from our own counters
     hint_headroom: float | None = None  # the provider's own word, from its headers
     hint_at: float = 0.0
+    breaker: Breaker = field(default_factory=Breaker)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +94,15 @@ def apply(est: Estimate, outcome: Outcome) -> Estimate:
     elif outcome.kind == "timeout":
         # A timeout is evidence of slowness; a fast error is not evidence of speed.
         ttft = peak_ewma(ttft, outcome.latency_ms, dt)
+    breaker = step(
+        est.breaker,
+        failed=failed,
+        fail_rate=fails / (total + 1.0),
+        attempts=total,
+        now=outcome.at,
+        jitter=(outcome.at * 7919.0) % 1.0,  # a draw that differs per replica and per moment
+    )
+    est = replace(est, breaker=breaker)
     if outcome.hint_headroom is not None:
         est = replace(est, hint_headroom=outcome.hint_headroom, hint_at=outcome.at)
     return replace(
@@ -117,6 +129,7 @@ def to_stats(est: Estimate, now: float) -> Stats:
         p_fail=fails / (total + 1.0),
         in_flight=est.in_flight,
         headroom=free,
+        circuit_open=is_open(est.breaker, now),
     )
 
 
@@ -150,4 +163,5 @@ def merge(parts: list[Estimate]) -> Estimate:
         quota_headroom=min(p.quota_headroom for p in parts),
         hint_headroom=newest.hint_headroom,
         hint_at=newest.hint_at,
+        breaker=max((p.breaker for p in parts), key=lambda b: (b.open_until, b.streak)),
     )

@@ -24,6 +24,7 @@ from redis.asyncio import Redis, RedisCluster
 from redis.exceptions import RedisError
 
 from gateway.config.runtime import Deployment
+from gateway.state.circuit import Breaker
 from gateway.state.estimators import Estimate, Outcome, apply, merge
 from gateway.state.quota import LEASE_MS, WINDOW_MS, Denied, Grant, LocalQuota, headroom
 
@@ -31,6 +32,7 @@ log = logging.getLogger("gateway.state")
 _LUA = Path(__file__).with_name("lua")
 REPLICA_TTL_S = 10.0  # a replica that stopped publishing is gone from the merged view
 RENEW_EVERY_S = 5.0
+CLOSE_TIMEOUT_S = 2.0
 _SHARED = (
     "ttft_ms",
     "tpot_ms",
@@ -40,6 +42,7 @@ _SHARED = (
     "updated_at",
     "hint_headroom",
     "hint_at",
+    "breaker",
 )
 
 
@@ -70,6 +73,7 @@ class RedisStore:
         self._fallback = LocalQuota(window_ms=window_ms)
         self._degraded_since: float | None = None
         self._task: asyncio.Task[None] | None = None
+        self._closing = False
 
     # -- the request path ------------------------------------------------------------------
 
@@ -126,13 +130,18 @@ class RedisStore:
         self._task = asyncio.create_task(self._loop(), name="redis-store-refresh")
 
     async def close(self) -> None:
+        # Bounded at every step: a dying Redis must not hold up the gateway's shutdown.
+        self._closing = True
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        with contextlib.suppress(RedisError):
-            await self.client.hdel(self._est_key, self.replica_id)
-        await self.client.aclose()
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(self._task, CLOSE_TIMEOUT_S)
+        with contextlib.suppress(RedisError, TimeoutError):
+            await asyncio.wait_for(
+                self.client.hdel(self._est_key, self.replica_id), CLOSE_TIMEOUT_S
+            )
+        with contextlib.suppress(RedisError, TimeoutError):
+            await asyncio.wait_for(self.client.aclose(), CLOSE_TIMEOUT_S)
 
     def health(self) -> Mapping[str, object]:
         ok = self._degraded_since is None
@@ -146,7 +155,7 @@ class RedisStore:
 
     async def _loop(self) -> None:
         last_renew = time.time()
-        while True:
+        while not self._closing:
             await asyncio.sleep(self._refresh_s)
             try:
                 if self._degraded_since is not None:
@@ -158,6 +167,8 @@ class RedisStore:
                     await self._renew_leases()
                     last_renew = time.time()
             except RedisError as exc:
+                if self._closing:
+                    return  # redis-py may turn our cancellation into a connection error
                 self._degrade(exc)
             except Exception:  # the loop must survive anything, or state silently goes stale
                 log.exception("state refresh failed")
@@ -197,7 +208,7 @@ class RedisStore:
             data = orjson.loads(value)
             if replica == self.replica_id or now - float(data["at"]) > REPLICA_TTL_S:
                 continue
-            remote[replica] = {dep: Estimate(**fields) for dep, fields in data["est"].items()}
+            remote[replica] = {dep: _estimate(fields) for dep, fields in data["est"].items()}
         self._remote = remote
         self._replicas = len(remote) + 1
         self._fallback.share = 1.0 / self._replicas
@@ -243,6 +254,11 @@ class RedisStore:
 
     def _lease_keys(self, grant: Grant) -> list[str]:
         return [f"{self.prefix}{{{grant.provider}}}:c:{scope}" for scope in grant.scopes]
+
+
+def _estimate(fields: dict[str, Any]) -> Estimate:
+    breaker = fields.pop("breaker", None)
+    return Estimate(**fields, breaker=Breaker(**breaker) if breaker else Breaker())
 
 
 def _triples(keys: list[str]) -> list[tuple[str, str, str]]:

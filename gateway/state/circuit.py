@@ -1,0 +1,52 @@
+"""Circuit breaker per deployment, as pure functions of (state, outcome, time, jitter draw).
+
+Opens on K consecutive failures or a decayed failure rate above half over enough attempts
+(429 counts); stays open for a cool-down that doubles with each re-open (with jitter, so
+replicas don't probe in step); then lets traffic probe it (half-open): a success closes it,
+a failure re-opens it for longer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+CONSECUTIVE_FAILURES = 5
+RATE_THRESHOLD = 0.5
+RATE_MIN_ATTEMPTS = 10.0
+BASE_COOLDOWN_S = 2.0
+MAX_COOLDOWN_S = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class Breaker:
+    streak: int = 0  # consecutive failures
+    open_until: float = 0.0  # wall-clock seconds
+    opens: int = 0  # re-opens without a success in between
+
+
+def cooldown_s(opens: int, jitter: float) -> float:
+    """Cool-down for the n-th consecutive opening, +/-20 % by a uniform draw in [0, 1)."""
+    base = min(BASE_COOLDOWN_S * 2.0 ** max(opens - 1, 0), MAX_COOLDOWN_S)
+    return base * (0.8 + 0.4 * jitter)
+
+
+def step(
+    b: Breaker, *, failed: bool, fail_rate: float, attempts: float, now: float, jitter: float
+) -> Breaker:
+    if not failed:
+        if now >= b.open_until:
+            return Breaker()  # closed: a success after the cool-down (or while closed)
+        return Breaker(0, b.open_until, b.opens)
+    streak = b.streak + 1
+    tripped = streak >= CONSECUTIVE_FAILURES or (
+        attempts >= RATE_MIN_ATTEMPTS and fail_rate > RATE_THRESHOLD
+    )
+    if now < b.open_until or not (tripped or b.opens):
+        return Breaker(streak, b.open_until, b.opens)
+    # Trips closed -> open, or a failed probe while half-open (opens > 0): open again, longer.
+    opens = b.opens + 1
+    return Breaker(streak, now + cooldown_s(opens, jitter), opens)
+
+
+def is_open(b: Breaker, now: float) -> bool:
+    return now < b.open_until
