@@ -34,9 +34,7 @@ def step(
     b: Breaker, *, failed: bool, fail_rate: float, attempts: float, now: float, jitter: float
 ) -> Breaker:
     if not failed:
-        if now >= b.open_until:
-            return Breaker()  # closed: a success after the cool-down (or while closed)
-        return Breaker(0, b.open_until, b.opens)
+        return Breaker()  # any success (a half-open probe, or a degraded attempt) closes it
     streak = b.streak + 1
     tripped = streak >= CONSECUTIVE_FAILURES or (
         attempts >= RATE_MIN_ATTEMPTS and fail_rate > RATE_THRESHOLD
