@@ -16,6 +16,7 @@ import datetime
 import os
 import platform
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -138,10 +139,27 @@ async def _run(
     return results
 
 
+def _commit() -> str:
+    """The code under test: `git describe --always --dirty` of the work tree ('?' if none)."""
+    try:
+        out = subprocess.run(
+            ["git", "describe", "--always", "--dirty"],
+            cwd=Path(__file__).resolve().parents[1],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "?"
+    return out.stdout.strip()
+
+
 def _meta(args: argparse.Namespace, sizes: Sizes, http: str) -> dict[str, object]:
     return {
         "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "command": "python -m bench.overhead " + " ".join(sys.argv[1:]),
+        "commit": _commit(),
         "nproc": os.cpu_count(),
         "python": platform.python_version(),
         "machine": platform.platform(),
@@ -220,7 +238,7 @@ def main() -> None:
                 )
             )
     print(f"\n{meta['date']}; {meta['nproc']} cores; Python {meta['python']}; {args.http}")
-    print(f"sizes per round: {meta['sizes']}; rounds: {args.rounds}\n")
+    print(f"sizes per round: {meta['sizes']}; rounds: {args.rounds}; code: {meta['commit']}\n")
     print(report.table(results))
     redis_table = redis_stats.table(results)
     if redis_table:

@@ -30,13 +30,14 @@ PRICES = {  # USD per million tokens (input, output): cheap-and-slow to dear-and
 }
 POLICY = """\
 routes:
-  chat:      # interactive: cheapest deployment that keeps first tokens under 350 ms
+  chat:      # interactive: cheapest deployment that keeps first tokens under 450 ms
     targets: [budget/llama-3.3-70b, standard/llama-3.3-70b, premium/llama-3.3-70b]
     strategy: balanced
-    slo: {ttft_ms: 350, tpot_ms: 40, value_usd: 0.002}
-  batch:     # offline: lowest price that still answers
+    slo: {ttft_ms: 450, tpot_ms: 40, value_usd: 0.002}
+  batch:     # offline: lowest price that still answers; a retry costs little time here
     targets: [budget/llama-3.3-70b, standard/llama-3.3-70b, premium/llama-3.3-70b]
     strategy: cheapest
+    slo: {value_usd: 0.00002}
   realtime:  # latency first, whatever it costs
     targets: [budget/llama-3.3-70b, standard/llama-3.3-70b, premium/llama-3.3-70b]
     strategy: fastest
@@ -110,7 +111,7 @@ async def drive(url: str, vendors: dict[str, SimVendor], total: int, concurrency
     queue: asyncio.Queue[int] = asyncio.Queue()
     for n in range(total):
         queue.put_nowait(n)
-    outage = range(total // 3, 2 * total // 3)  # "standard" fails in the middle third
+    outage = range(total // 4, total // 2)  # "standard" fails in the second quarter
     with Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()
     ) as progress:
@@ -158,6 +159,10 @@ def report(console: Console, res: Results, vendors: dict[str, SimVendor], url: s
     console.print(routes)
     served = sum(t.served for t in res.by_provider.values())
     console.print(
+        "'standard' failed every request in the second quarter of the run: its traffic moved "
+        "and came back after."
+    )
+    console.print(
         f"client-visible errors: {res.client_errors} of {served + res.client_errors}; "
         f"gateway overhead p50 {_q(res.overhead_ms, 0.5):.2f} ms"
     )
@@ -190,7 +195,12 @@ async def run_demo(*, total: int, concurrency: int, keep: bool, port: int) -> No
             providers.write_text(providers_yaml(vendors, PRICES))
             (Path(tmp) / "policies").mkdir()
             (Path(tmp) / "policies" / "demo.yaml").write_text(POLICY)
-            settings = Settings(providers=providers, policies=Path(tmp) / "policies")
+            settings = Settings(
+                providers=providers,
+                policies=Path(tmp) / "policies",
+                database_url=f"sqlite:///{Path(tmp) / 'ledger.db'}",
+                ledger_spool_dir=Path(tmp) / "spool",
+            )
             listing = ", ".join(f"{n} {v.base_url}" for n, v in vendors.items())
             console.print(f"[bold]Simulated vendors:[/] {listing}")
             async with serve_in_loop(create_app(settings, env={}), port=port if keep else 0) as url:

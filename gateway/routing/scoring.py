@@ -14,7 +14,7 @@ from gateway.config.policies import Slo, Strategy
 from gateway.config.runtime import Deployment
 from gateway.state.estimators import Stats
 
-CURVE_WIDTH = 0.15  # logistic width, as a fraction of the target
+CURVE_WIDTH = 0.10  # logistic width, as a fraction of the target (the estimate is a peak)
 QUOTA_KNEE = 0.2  # headroom below which quota pressure starts
 TIE_REL, TIE_ABS_USD = 0.02, 1e-7
 QUOTA_EXHAUSTED = "quota exhausted"
@@ -155,6 +155,10 @@ def _score_all(
     for dep, st, cost, (ttft, tpot) in zip(deps, observed, costs, preds, strict=True):
         p_miss = 1.0 - (1.0 - _logistic(ttft, ttft_target)) * (1.0 - _logistic(tpot, tpot_target))
         miss = slo_value * p_miss
+        if strategy is Strategy.FASTEST:
+            # Every millisecond counts, even far past the target: rank by latency relative to
+            # the fastest measured candidate (a logistic would call all slow ones equal).
+            miss = slo_value * (ttft / ttft_target + tpot / tpot_target)
         fail = fail_value * st.p_fail
         quota = max(slo.value_usd, cost) * quota_pressure(st.headroom)
         total = cost_weight * cost + miss + fail + quota

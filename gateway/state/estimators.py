@@ -14,6 +14,8 @@ OutcomeKind = Literal["ok", "error", "timeout", "rate_limited", "rejected"]
 LATENCY_TAU_S = 5.0  # how fast a latency estimate forgets a spike once samples come in lower
 FAIL_TAU_S = 10.0  # how long failures weigh; the +1 prior lets an idle provider's rate decay to 0
 HINT_TTL_S = 60.0  # a provider's remaining-quota header speaks for at most its window
+TYPICAL_TPOT_MS = 15.0  # decode time per token assumed before any stream measured it
+MIN_TTFT_SHARE = 0.1  # a non-streamed reply's TTFT is taken as at least this share of it
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,8 +90,11 @@ def apply(est: Estimate, outcome: Outcome) -> Estimate:
                 sample = (outcome.latency_ms - outcome.ttft_ms) / (tokens - 1)
                 tpot = peak_ewma(tpot, max(sample, 0.0), dt)
         else:
-            # Non-streamed: split the total with the decode estimate we already have.
-            ttft = peak_ewma(ttft, max(outcome.latency_ms - tokens * (tpot or 0.0), 0.0), dt)
+            # Non-streamed: split the total with the decode speed a stream measured, or a
+            # typical one until then (charging all of it to TTFT made fast vendors look slow).
+            decode_ms = tokens * (tpot if tpot is not None else TYPICAL_TPOT_MS)
+            sample = max(outcome.latency_ms - decode_ms, outcome.latency_ms * MIN_TTFT_SHARE)
+            ttft = peak_ewma(ttft, sample, dt)
         latency = peak_ewma(latency, outcome.latency_ms, dt)
     elif outcome.kind == "timeout":
         # A timeout is evidence of slowness; a fast error is not evidence of speed.
