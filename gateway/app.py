@@ -22,6 +22,7 @@ from gateway.ledger.factory import open_ledger
 from gateway.ledger.record import Ledger
 from gateway.reload import Reloader
 from gateway.routing.router import Router
+from gateway.routing.tokens import TokenCounter
 from gateway.settings import Settings
 from gateway.state.factory import build_store
 from gateway.state.store import Store
@@ -57,6 +58,8 @@ def create_app(
         state.track(config.deployments.values())
         await state.start()
         upstreams = build_upstreams(config, settings, env)
+        tokens = TokenCounter()
+        await asyncio.to_thread(tokens.load)  # ~0.3 s once, off the event loop
         router = Router(
             config,
             upstreams,
@@ -64,6 +67,7 @@ def create_app(
             ledger=spend,
             default_output_tokens=settings.default_output_tokens,
             explore_rate=settings.explore_rate,
+            tokens=tokens,
         )
         reloader = Reloader(settings, env, router, state, upstreams, build_upstreams)
         app.state.gateway = AppState(settings, router, state, reloader)

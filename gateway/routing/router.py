@@ -25,6 +25,7 @@ from gateway.routing.accounting import failure_record, success_record
 from gateway.routing.output_estimate import OutputEstimate
 from gateway.routing.policy import Hints, resolve
 from gateway.routing.scoring import QUOTA_EXHAUSTED, Demand, Draws, Excluded, Ranking, rank
+from gateway.routing.tokens import TokenCounter
 from gateway.state.estimators import Outcome, OutcomeKind, Stats, to_stats
 from gateway.state.quota import Denied, Grant, header_headroom
 from gateway.state.store import Store
@@ -73,6 +74,7 @@ class Router:
         ledger: Ledger | None = None,
         default_output_tokens: int = 256,
         explore_rate: float = 0.02,
+        tokens: TokenCounter | None = None,
         rng: random.Random | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -82,6 +84,7 @@ class Router:
         self._ledger = ledger
         self._outputs = OutputEstimate(default_output_tokens)
         self._explore_rate = explore_rate
+        self._tokens = tokens
         self._rng = rng or random.Random()
         self._clock = clock
         # provider -> (HTTP status, when): our key was refused; shown in /admin/providers
@@ -177,7 +180,10 @@ class Router:
             why = f" ({reasons})" if reasons else ""
             raise NoDeploymentAvailable(f"No deployment can serve '{req.model}'{why}.")
         demand = req.demand
-        tokens = demand.prompt_tokens + (demand.output_tokens or self._outputs.expected(route.name))
+        prompt = demand.prompt_tokens
+        if self._tokens is not None and any(lim.tpm for d in route.targets for lim in d.limits):
+            prompt = self._tokens.count(req.body.get("messages") or ()) or prompt
+        tokens = prompt + (demand.output_tokens or self._outputs.expected(route.name))
         upstreams = self._upstreams  # this request's, even if a reload swaps them meanwhile
         failures: list[tuple[Deployment, UpstreamError]] = []
         denials: list[Denied] = []

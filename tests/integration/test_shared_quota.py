@@ -66,5 +66,7 @@ async def test_burst_never_exceeds_the_vendor_limit(
     limited, spare = vendors["limited"].stats, vendors["spare"].stats
     assert max_in_any_minute(list(limited.timestamps)) <= LIMIT
     assert limited.by_status.get(429, 0) == 0  # the vendor never had to refuse
-    assert limited.requests == LIMIT  # the cheap one was used up to its limit, not beyond
-    assert spare.requests == 3 * LIMIT
+    # Used up to its limit, never beyond (for tpm, our tokenizer counts the message framing the
+    # simulator's chars/4 leaves out, so a reservation or two may be held back).
+    assert LIMIT - 2 <= limited.requests <= LIMIT
+    assert spare.requests == 4 * LIMIT - limited.requests
