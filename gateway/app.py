@@ -10,9 +10,11 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.routing import Route
 
 from gateway.api import admin, errors, explain, health, openai_routes
 from gateway.api.body_limit import BodyLimit
+from gateway.api.chat_endpoint import ChatEndpoint
 from gateway.api.request_context import RequestContext
 from gateway.api.state import AppState
 from gateway.config.loader import load_config
@@ -25,7 +27,9 @@ from gateway.routing.router import Router
 from gateway.routing.tokens import TokenCounter
 from gateway.settings import Settings
 from gateway.state.factory import build_store
+from gateway.state.overlay import OverlayStore
 from gateway.state.store import Store
+from gateway.upstream.pool_scraper import PoolScraper
 from gateway.upstream.registry import build_upstreams
 
 log = logging.getLogger("gateway")
@@ -54,7 +58,8 @@ def create_app(
         spend = ledger or await open_ledger(settings)
         if ledger is None:
             await spend.start()
-        state = store or build_store(settings)
+        pools = PoolScraper()  # reads pool replicas' /metrics; the scorer sees the result
+        state = OverlayStore(store or build_store(settings), pools)
         state.track(config.deployments.values())
         await state.start()
         upstreams = build_upstreams(config, settings, env)
@@ -70,6 +75,8 @@ def create_app(
             tokens=tokens,
         )
         reloader = Reloader(settings, env, router, state, upstreams, build_upstreams)
+        pools.follow(lambda: reloader.upstreams)
+        await pools.start()
         app.state.gateway = AppState(settings, router, state, reloader)
         remove_sighup = reloader.install_sighup()
         watcher = asyncio.create_task(reloader.watch()) if settings.watch_config else None
@@ -82,7 +89,9 @@ def create_app(
         try:
             yield
         finally:
+            await router.drain()
             remove_sighup()
+            await pools.close()
             if watcher is not None:
                 watcher.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -102,8 +111,8 @@ def create_app(
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     errors.install(app)
-    # A plain Starlette route: FastAPI's dependency solving costs more than this handler needs.
-    app.router.add_route("/v1/chat/completions", openai_routes.chat_completions, methods=["POST"])
+    # The hot path as a raw ASGI app (no Request/Response objects, no dependency solving).
+    app.router.routes.append(Route("/v1/chat/completions", ChatEndpoint(), methods=["POST"]))
     app.include_router(openai_routes.router)
     app.include_router(health.router)
     app.include_router(admin.router)

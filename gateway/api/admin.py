@@ -11,6 +11,8 @@ from starlette.responses import Response
 from gateway.api.openai_routes import check_key
 from gateway.api.state import AppState
 from gateway.state.estimators import Estimate, to_stats
+from gateway.upstream.base import Upstream
+from gateway.upstream.pool import PoolUpstream
 
 router = APIRouter()
 
@@ -50,6 +52,7 @@ async def providers(request: Request) -> Response:
                     }
                     for lim in dep.limits
                 },
+                **_pool_row(state.reloader.upstreams.get(dep.provider)),
             }
         )
     body = {
@@ -58,6 +61,38 @@ async def providers(request: Request) -> Response:
         "deployments": deployments,
     }
     return Response(orjson.dumps(body), media_type="application/json")
+
+
+def _pool_row(upstream: Upstream | None) -> dict[str, object]:
+    """For a pool: its cost, effective $/Mtok so far and every replica's live load."""
+    if not isinstance(upstream, PoolUpstream):
+        return {}
+    pool, now = upstream.pool, time.monotonic()
+    effective = upstream.effective_usd_per_mtok()
+    replicas = [
+        {
+            "url": r.url,
+            "healthy": s.healthy,
+            "in_flight": s.in_flight,
+            "running": s.load.running if s.load else None,
+            "waiting": s.load.waiting if s.load else None,
+            "kv_usage": s.load.kv_usage if s.load else None,
+            "metrics_age_s": _round(now - s.load.at) if s.load else None,
+            "tokens_served": r.served,
+        }
+        for r, s in zip(upstream.replicas, upstream.states(now), strict=True)
+    ]
+    return {
+        "pool": {
+            "engine": pool.engine,
+            "billing": pool.billing,
+            "gpu_usd_per_hour": pool.usd_per_hour,
+            "amortised_usd_per_mtok": pool.amortised_per_mtok,
+            "effective_usd_per_mtok": None if effective is None else round(effective, 4),
+            "affinity_hits": upstream.affinity_hits,
+            "replicas": replicas,
+        }
+    }
 
 
 def _round(value: float | None) -> float | None:

@@ -9,7 +9,7 @@ import orjson
 from gateway.config.policies import Strategy
 from gateway.errors import InvalidRequest
 from gateway.routing.policy import NO_HINTS, Hints
-from gateway.routing.router import ChatRequest
+from gateway.routing.request import ChatRequest
 from gateway.routing.scoring import Demand
 
 _ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})

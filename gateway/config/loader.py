@@ -6,9 +6,9 @@ import hashlib
 from collections.abc import Mapping
 from pathlib import Path
 
-from gateway.config.providers import Limits, ProvidersFile, ProviderSpec
+from gateway.config.providers import Limits, Price, ProvidersFile, ProviderSpec
 from gateway.config.routes import Compiled, check_default, compile_policy
-from gateway.config.runtime import Config, Deployment, Route, ScopeLimit
+from gateway.config.runtime import Config, Deployment, Pool, PoolReplica, Route, ScopeLimit
 from gateway.config.yamlsrc import ConfigError, Document, load_yaml, validate
 
 
@@ -56,8 +56,9 @@ def load_config(providers_path: Path, policies_dir: Path, env: Mapping[str, str]
 
 def _deployments(provider: str, spec: ProviderSpec) -> list[Deployment]:
     out = []
+    pool = _pool(spec)
     for model, mspec in spec.models.items():
-        price = mspec.price
+        price = mspec.price or _pool_price(pool)
         out.append(
             Deployment(
                 id=f"{provider}/{model}",
@@ -65,7 +66,7 @@ def _deployments(provider: str, spec: ProviderSpec) -> list[Deployment]:
                 model=model,
                 upstream_model=mspec.upstream or model,
                 kind=spec.kind,
-                base_url=spec.base_url or "",
+                base_url=spec.base_url or (pool.replicas[0].url if pool else ""),
                 api_key_env=spec.api_key_env,
                 input_per_mtok=price.input_per_mtok if price else None,
                 output_per_mtok=price.output_per_mtok if price else None,
@@ -78,9 +79,44 @@ def _deployments(provider: str, spec: ProviderSpec) -> list[Deployment]:
                 limits=(_scope("p", spec.limits), _scope(f"m:{model}", mspec.limits)),
                 region=spec.region,
                 typical_ttft_ms=mspec.typical_ttft_ms,
+                pool=pool,
             )
         )
     return out
+
+
+def _pool(spec: ProviderSpec) -> Pool | None:
+    if spec.kind != "pool" or spec.cost is None:
+        return None
+    cost, cap = spec.cost, spec.capacity
+    return Pool(
+        replicas=tuple(
+            PoolReplica(r.url, r.metrics_url or _metrics_url(r.url)) for r in spec.replicas
+        ),
+        engine=spec.engine or "vllm",
+        gpu_hour_usd=cost.gpu_hour_usd,
+        gpus=cost.gpus,
+        billing=cost.billing,
+        goodput_tokens_per_s=cost.goodput_tokens_per_s,
+        max_batch=cap.max_batch,
+        max_queue=cap.max_queue,
+        prefill_tokens_per_s=cap.prefill_tokens_per_s,
+        prefix_affinity=spec.prefix_affinity,
+    )
+
+
+def _metrics_url(base_url: str) -> str:
+    """Engines serve Prometheus text at the server root: http://host:8000/v1 -> .../metrics."""
+    root = base_url[: -len("/v1")] if base_url.endswith("/v1") else base_url
+    return f"{root}/metrics"
+
+
+def _pool_price(pool: Pool | None) -> Price | None:
+    """What scoring charges per token: ~0 for reserved GPUs, GPU-hour / goodput for elastic."""
+    if pool is None:
+        return None
+    per_mtok = pool.amortised_per_mtok if pool.billing == "elastic" else None
+    return Price(input_per_mtok=per_mtok or 0.0, output_per_mtok=per_mtok or 0.0)
 
 
 def _scope(scope: str, limits: Limits | None) -> ScopeLimit:

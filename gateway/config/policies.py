@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -67,6 +68,9 @@ class RouteSpec(_Strict):
     failover: Failover = Failover()
     timeouts: Timeouts = Timeouts()
     prefer_owned_capacity: bool = False  # fill owned pools first (takes effect with pools)
+    # No first token by then: race the runner-up, keep the first to answer, cancel the other.
+    # "auto": the first candidate's predicted (peak) TTFT. Unset: no hedging.
+    hedge_after_ms: float | Literal["auto"] | None = Field(default=None)
     teams: dict[str, RouteOverride] = Field(default_factory=dict)
 
     @model_validator(mode="after")

@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 _ENV = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-SUPPORTED_KINDS = ("openai",)
-PLANNED_KINDS = ("anthropic", "bedrock", "vertex", "gemini", "pool", "litellm")
+SUPPORTED_KINDS = ("openai", "pool")
+PLANNED_KINDS = ("anthropic", "bedrock", "vertex", "gemini", "litellm")
 
 
 class _Strict(BaseModel):
@@ -38,6 +46,45 @@ class ModelSpec(_Strict):
     typical_ttft_ms: float | None = Field(default=None, gt=0)  # what the vendor publishes
 
 
+def _http(value: str) -> str:
+    if not value.startswith(("http://", "https://")):
+        raise ValueError("must be an http:// or https:// URL")
+    return value.rstrip("/")
+
+
+HttpUrl = Annotated[str, AfterValidator(_http)]
+
+
+class Replica(_Strict):
+    """One replica of a pool: its OpenAI base URL and, if not at the server root, its metrics."""
+
+    url: HttpUrl  # e.g. http://10.0.0.11:8000/v1
+    metrics_url: HttpUrl | None = None  # default: the server root, http://10.0.0.11:8000/metrics
+
+
+def _replica(value: object) -> object:
+    return {"url": value} if isinstance(value, str) else value
+
+
+class PoolCost(_Strict):
+    """What the pool's GPUs cost; reserved capacity is paid whether used or not."""
+
+    gpu_hour_usd: float = Field(ge=0)
+    gpus: int = Field(ge=1)  # in the whole pool
+    billing: Literal["reserved", "elastic"] = "reserved"
+    # Tokens per second the pool serves within its SLO (bench/pools.py measures it): turns
+    # GPU-hours into $/Mtok for elastic scoring and for ledger rows. Required for elastic.
+    goodput_tokens_per_s: float | None = Field(default=None, gt=0)
+
+
+class PoolCapacity(_Strict):
+    """Per replica: the engine's batch size and how many queued requests the gateway allows."""
+
+    max_batch: int = Field(default=256, ge=1)  # the engine's max_num_seqs / max_running_requests
+    max_queue: int = Field(default=0, ge=0)  # safety limit = max_batch + max_queue in flight
+    prefill_tokens_per_s: float = Field(default=10_000.0, gt=0)  # to predict TTFT from queues
+
+
 def _check_name(value: str) -> str:
     if not _NAME.match(value):
         raise ValueError("names use letters, digits, '_', '.', '-' (no '/')")
@@ -57,6 +104,12 @@ class ProviderSpec(_Strict):
     connect_timeout_s: float | None = Field(default=None, gt=0)
     read_timeout_s: float | None = Field(default=None, gt=0)
     models: dict[str, ModelSpec] = Field(min_length=1)
+    # kind: pool only (self-hosted replicas speaking the OpenAI API)
+    engine: Literal["vllm", "sglang", "tgi", "openai"] | None = None
+    replicas: tuple[Annotated[Replica, BeforeValidator(_replica)], ...] = ()
+    cost: PoolCost | None = None
+    capacity: PoolCapacity = PoolCapacity()
+    prefix_affinity: bool = True  # send requests sharing a prompt prefix to the same replica
 
     @field_validator("kind")
     @classmethod
@@ -90,6 +143,19 @@ class ProviderSpec(_Strict):
     def _needs_url(self) -> ProviderSpec:
         if self.kind == "openai" and not self.base_url:
             raise ValueError("base_url is required for kind: openai")
+        pool_fields = self.engine or self.replicas or self.cost
+        if self.kind != "pool":
+            if pool_fields:
+                raise ValueError("engine, replicas and cost are for kind: pool only")
+            return self
+        if self.base_url:
+            raise ValueError("a pool has no base_url: list its replicas instead")
+        if not self.replicas:
+            raise ValueError("kind: pool needs replicas (their OpenAI base URLs)")
+        if self.cost is None:
+            raise ValueError("kind: pool needs cost: {gpu_hour_usd, gpus}")
+        if self.cost.billing == "elastic" and self.cost.goodput_tokens_per_s is None:
+            raise ValueError("an elastic pool needs cost.goodput_tokens_per_s to price its tokens")
         return self
 
 

@@ -122,6 +122,7 @@ class _Ctx:
             connect_timeout_s=timeouts.connect_ms / 1000 if timeouts.connect_ms else None,
             read_timeout_s=timeouts.read_ms / 1000 if timeouts.read_ms else None,
             prefer_owned_capacity=base.prefer_owned_capacity,
+            hedge_after_ms=base.hedge_after_ms,
         )
 
     def _weights(

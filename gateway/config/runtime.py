@@ -19,6 +19,39 @@ class ScopeLimit:
 
 
 @dataclass(frozen=True, slots=True)
+class PoolReplica:
+    url: str  # OpenAI base URL, e.g. http://10.0.0.11:8000/v1
+    metrics_url: str  # Prometheus text, e.g. http://10.0.0.11:8000/metrics
+
+
+@dataclass(frozen=True, slots=True)
+class Pool:
+    """A self-hosted pool (kind: pool): its replicas, engine, capacity and GPU cost."""
+
+    replicas: tuple[PoolReplica, ...]
+    engine: str  # vllm | sglang | tgi | openai: which metric names to read
+    gpu_hour_usd: float
+    gpus: int
+    billing: str  # reserved | elastic
+    goodput_tokens_per_s: float | None
+    max_batch: int
+    max_queue: int
+    prefill_tokens_per_s: float
+    prefix_affinity: bool = True
+
+    @property
+    def usd_per_hour(self) -> float:
+        return self.gpu_hour_usd * self.gpus
+
+    @property
+    def amortised_per_mtok(self) -> float | None:
+        """GPU-hours spread over the declared goodput; None when no goodput is declared."""
+        if not self.goodput_tokens_per_s:
+            return None
+        return self.usd_per_hour / (self.goodput_tokens_per_s * 3600) * 1e6
+
+
+@dataclass(frozen=True, slots=True)
 class Deployment:
     id: str  # "provider/model", the key used in state, headers and the ledger
     provider: str
@@ -36,6 +69,9 @@ class Deployment:
     limits: tuple[ScopeLimit, ...] = ()  # provider scope first, then the model's own
     region: str | None = None
     typical_ttft_ms: float | None = None  # declared in providers.yaml, for `gateway check`
+    # kind: pool. Its input/output prices above are what scoring charges: 0 for reserved
+    # capacity (its cost is the SLO risk when full), the amortised GPU-hour for elastic.
+    pool: Pool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +89,7 @@ class Route:
     connect_timeout_s: float | None = None
     read_timeout_s: float | None = None
     prefer_owned_capacity: bool = False
+    hedge_after_ms: float | str | None = None  # a number, "auto" or None
     teams: Mapping[str, Route] = field(default_factory=dict)  # team -> its variant
 
 

@@ -13,7 +13,15 @@ MILLION = Decimal(1_000_000)
 
 
 def prices_for(dep: Deployment) -> Prices | None:
-    """providers.yaml's price if it has one, else litellm's cost map; None: unpriced."""
+    """providers.yaml's price if it has one, else litellm's cost map; None: unpriced.
+
+    A pool's tokens cost its amortised GPU-hour (GPU $/h over the declared goodput), whether
+    reserved or elastic; a reserved pool that declares no goodput is priced at 0 per token
+    (its effective $/Mtok, GPU cost / tokens served, is in /admin/providers).
+    """
+    if dep.pool is not None:
+        per_mtok = Decimal(str(dep.pool.amortised_per_mtok or 0.0))
+        return Prices(per_mtok, per_mtok)
     if dep.input_per_mtok is not None and dep.output_per_mtok is not None:
         cached = dep.cached_input_per_mtok
         return Prices(

@@ -12,7 +12,7 @@ from gateway.ledger.record import SpendRecord
 if TYPE_CHECKING:
     from gateway.config.runtime import Route
     from gateway.errors import GatewayError
-    from gateway.routing.router import ChatRequest, Served
+    from gateway.routing.request import ChatRequest, Served
     from gateway.upstream.base import Usage
 
 
@@ -47,6 +47,8 @@ def success_record(
         cost_usd=cost_usd(dep, usage),
         ttft_ms=ttft_ms,
         team=req.team,
+        # A hedged request raced a runner-up; that attempt's cost shows as its own tag.
+        tags={"hedged_with": served.hedged_with} if served.hedged_with else {},
     )
 
 

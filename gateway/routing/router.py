@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -15,53 +18,24 @@ from gateway.config.runtime import Config, Deployment, Route
 from gateway.errors import (
     GatewayError,
     NoDeploymentAvailable,
-    RateLimited,
     UpstreamError,
     UpstreamStatusError,
-    UpstreamTimeout,
 )
 from gateway.ledger.record import Ledger
 from gateway.routing.accounting import failure_record, success_record
+from gateway.routing.failures import exhausted, kind_of
 from gateway.routing.output_estimate import OutputEstimate
-from gateway.routing.policy import Hints, resolve
-from gateway.routing.scoring import QUOTA_EXHAUSTED, Demand, Draws, Excluded, Ranking, rank
+from gateway.routing.policy import resolve
+from gateway.routing.request import ChatRequest, Served
+from gateway.routing.scoring import QUOTA_EXHAUSTED, Draws, Excluded, Ranking, rank
 from gateway.routing.tokens import TokenCounter
 from gateway.state.estimators import Outcome, OutcomeKind, Stats, to_stats
 from gateway.state.quota import Denied, Grant, header_headroom
 from gateway.state.store import Store
-from gateway.upstream.base import Call, Reply, StreamReply, Upstream, Usage
+from gateway.upstream.base import Call, Upstream, Usage
 
 log = logging.getLogger("gateway.router")
 CREDENTIAL_RETRY_S = 300.0  # a provider that refused our key is retried after this
-
-
-@dataclass(frozen=True, slots=True)
-class ChatRequest:
-    model: str
-    body: Mapping[str, Any]  # the client's body minus gateway-only fields
-    stream: bool
-    client_wants_usage: bool
-    demand: Demand  # output_tokens 0: the request set no max_tokens
-    request_id: str
-    received: float = field(default_factory=time.perf_counter)  # when the gateway got it
-    hints: Hints = field(default_factory=Hints)
-    endpoint: str = "/v1/chat/completions"
-    team: str | None = None
-    policy: str | None = None  # the x-gateway-policy header
-
-
-@dataclass(slots=True)
-class Served:
-    request: ChatRequest
-    route: Route
-    deployment: Deployment
-    grant: Grant
-    attempts: int
-    upstream_s: float  # time spent waiting on upstreams, over all attempts
-    ranking: Ranking
-    reply: Reply | None = None
-    stream: StreamReply | None = None
-    started: float = 0.0  # when the winning attempt started (perf_counter)
 
 
 class Router:
@@ -85,6 +59,7 @@ class Router:
         self._outputs = OutputEstimate(default_output_tokens)
         self._explore_rate = explore_rate
         self._tokens = tokens
+        self._pending: set[asyncio.Task[None]] = set()
         self._rng = rng or random.Random()
         self._clock = clock
         # provider -> (HTTP status, when): our key was refused; shown in /admin/providers
@@ -111,6 +86,7 @@ class Router:
             draws=Draws(tie=r(), explore=r(), pick=r()),
             explore_rate=self._explore_rate,
             weights=route.weights,
+            prefer_owned=route.prefer_owned_capacity,
         )
         if route.excluded:  # ruled out by the policy or the request: shown by explain
             ruled_out = tuple(Excluded(d, why) for d, why in route.excluded)
@@ -179,67 +155,139 @@ class Router:
             reasons = "; ".join(f"{e.deployment.id}: {e.reason}" for e in ranking.excluded)
             why = f" ({reasons})" if reasons else ""
             raise NoDeploymentAvailable(f"No deployment can serve '{req.model}'{why}.")
+        run = _Run(req, route, ranking, self._upstreams, self._reserve_tokens(req, route))
+        queue = deque([s.deployment for s in ranking.ranked] + full)
+        if len(queue) == 1:
+            queue *= route.max_attempts  # the only candidate: the same one again, after a pause
+        while queue and len(run.failures) < route.max_attempts:
+            if run.failures and route.deadline_s and run.elapsed() > route.deadline_s:
+                log.info(
+                    "route %s: deadline passed after %d attempts", route.name, len(run.failures)
+                )
+                break
+            dep = queue.popleft()
+            if run.failures and run.failures[-1][0] is dep:
+                await asyncio.sleep(backoff_s(len(run.failures), run.failures[-1][1]))
+            grant = await self._store.reserve(dep, run.tokens)
+            if isinstance(grant, Denied):
+                run.denials.append(grant)  # full by our own counters: not an attempt
+                continue
+            hedge_s = self._hedge_after(route, ranking) if not run.failures and queue else None
+            try:
+                if hedge_s is not None:
+                    served = await self._hedged(run, dep, grant, queue, hedge_s)
+                else:
+                    served = await self._attempt(run, dep, grant)
+            except _Failed:
+                continue
+            served.upstream_s += run.upstream_s
+            return served
+        raise exhausted(req.model, run.failures, run.denials)
+
+    def _reserve_tokens(self, req: ChatRequest, route: Route) -> int:
         demand = req.demand
         prompt = demand.prompt_tokens
         if self._tokens is not None and any(lim.tpm for d in route.targets for lim in d.limits):
             prompt = self._tokens.count(req.body.get("messages") or ()) or prompt
-        tokens = prompt + (demand.output_tokens or self._outputs.expected(route.name))
-        upstreams = self._upstreams  # this request's, even if a reload swaps them meanwhile
-        failures: list[tuple[Deployment, UpstreamError]] = []
-        denials: list[Denied] = []
-        upstream_s = 0.0
-        for dep in [s.deployment for s in ranking.ranked] + full:
-            if len(failures) >= route.max_attempts:
-                break
-            if (
-                failures
-                and route.deadline_s
-                and time.perf_counter() - req.received > route.deadline_s
-            ):
-                log.info("route %s: deadline passed after %d attempts", route.name, len(failures))
-                break
-            grant = await self._store.reserve(dep, tokens)
-            if isinstance(grant, Denied):
-                denials.append(grant)  # full by our own counters: not an attempt
-                continue
-            call = Call(
-                dep.upstream_model, req.body, req.stream, req.client_wants_usage, req.request_id
-            )
-            started = time.perf_counter()
-            served = Served(
-                req, route, dep, grant, len(failures) + 1, 0.0, ranking, started=started
-            )
-            try:
-                if req.stream:
-                    served.stream = await upstreams[dep.provider].open_stream(call)
-                else:
-                    served.reply = await upstreams[dep.provider].complete(call)
-            except UpstreamError as exc:
-                upstream_s += time.perf_counter() - started
-                await self._settle(served, _kind_of(exc), usage=None)
-                if isinstance(exc, UpstreamStatusError) and exc.upstream_status in (401, 403):
-                    self._reject_credentials(dep.provider, exc.upstream_status)
-                if not exc.is_retryable:
-                    exc.attempts = len(failures) + 1
-                    raise
-                log.info(
-                    "attempt on %s failed (%s), trying the next candidate", dep.id, exc.message
-                )
-                failures.append((dep, exc))
-                continue
-            served.upstream_s = upstream_s + time.perf_counter() - started
-            if served.reply is not None:
-                await self._settle(
-                    served, "ok", usage=served.reply.usage, headers=served.reply.headers
-                )
-            return served
-        raise _exhausted(req.model, failures, denials)
+        return prompt + (demand.output_tokens or self._outputs.expected(route.name))
+
+    async def _attempt(self, run: _Run, dep: Deployment, grant: Grant) -> Served:
+        """One try at one deployment; a failure is settled, noted in `run` and raised as _Failed."""
+        req, route = run.req, run.route
+        call = Call(
+            dep.upstream_model,
+            req.body,
+            req.stream,
+            req.client_wants_usage,
+            req.request_id,
+            connect_timeout_s=route.connect_timeout_s,
+            read_timeout_s=route.read_timeout_s,
+        )
+        started = time.perf_counter()
+        served = Served(
+            req, route, dep, grant, len(run.failures) + 1, 0.0, run.ranking, started=started
+        )
+        upstream = run.upstreams[dep.provider]
+        try:
+            if req.stream:
+                served.stream = await upstream.open_stream(call)
+            else:
+                served.reply = await upstream.complete(call)
+        except UpstreamError as exc:
+            run.upstream_s += time.perf_counter() - started
+            await self._settle(served, kind_of(exc), usage=None)
+            if isinstance(exc, UpstreamStatusError) and exc.upstream_status in (401, 403):
+                self._reject_credentials(dep.provider, exc.upstream_status)
+            if not exc.is_retryable:
+                exc.attempts = len(run.failures) + 1
+                raise
+            log.info("attempt on %s failed (%s), trying the next candidate", dep.id, exc.message)
+            run.failures.append((dep, exc))
+            raise _Failed from exc
+        except asyncio.CancelledError:  # a hedge that lost the race: no signal, free the slot
+            await self._settle(served, "rejected", usage=None)
+            raise
+        served.upstream_s = time.perf_counter() - started
+        if served.reply is not None:
+            # Settled after the reply is on its way: the client does not wait for our bookkeeping.
+            reply = served.reply
+            self._background(self._settle(served, "ok", usage=reply.usage, headers=reply.headers))
+        return served
+
+    async def drain(self) -> None:
+        """Finish the bookkeeping still running (graceful shutdown, before the store closes)."""
+        if self._pending:
+            await asyncio.gather(*self._pending, return_exceptions=True)
+
+    def _background(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._pending.add(task)  # a reference, or the task could be collected mid-flight
+        task.add_done_callback(self._pending.discard)
+
+    def _hedge_after(self, route: Route, ranking: Ranking) -> float | None:
+        if route.hedge_after_ms is None or len(ranking.ranked) < 2:
+            return None
+        if route.hedge_after_ms == "auto":
+            predicted = ranking.ranked[0].ttft_ms
+            return predicted / 1000 if predicted > 0 else None
+        return float(route.hedge_after_ms) / 1000
+
+    async def _hedged(
+        self, run: _Run, dep: Deployment, grant: Grant, queue: deque[Deployment], after_s: float
+    ) -> Served:
+        """Send to `dep`; if it has not answered (first event for a stream) by `after_s`, race the
+        next candidate too, keep whichever answers first and cancel the other."""
+        first = asyncio.create_task(self._attempt(run, dep, grant))
+        done, _ = await asyncio.wait({first}, timeout=after_s)
+        if done:
+            return first.result()
+        runner_up = queue[0]
+        second_grant = await self._store.reserve(runner_up, run.tokens)
+        if isinstance(second_grant, Denied):
+            return await first
+        queue.popleft()
+        log.info("hedging %s with %s after %.0f ms", dep.id, runner_up.id, after_s * 1000)
+        second = asyncio.create_task(self._attempt(run, runner_up, second_grant))
+        pending = {first, second}
+        while pending:
+            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                if task.exception() is None:
+                    winner = task.result()
+                    loser = first if task is second else second
+                    winner.hedged_with = (runner_up if task is first else dep).id
+                    await _cancel(loser)
+                    return winner
+                if not isinstance(task.exception(), _Failed):
+                    await _cancel(first if task is second else second)
+                    raise task.exception()  # type: ignore[misc]
+        raise _Failed  # both failed: each is already in run.failures
 
     async def relay(self, served: Served) -> AsyncIterator[bytes]:
         """Relay a stream to the client; record its outcome however it ends (cancel included)."""
         stream = served.stream
         assert stream is not None
-        kind: OutcomeKind = "error"
+        kind: OutcomeKind = "rejected"  # the client left: that says nothing about the vendor
         finished = False
         try:
             async for chunk in stream:
@@ -293,39 +341,41 @@ class Router:
         await self._store.settle(served.grant, outcome, used)
 
 
-def _kind_of(exc: UpstreamError) -> OutcomeKind:
-    if isinstance(exc, UpstreamTimeout):
-        return "timeout"
-    if isinstance(exc, UpstreamStatusError):
-        if exc.upstream_status == 429:
-            return "rate_limited"
-        if not exc.is_retryable:
-            return "rejected"
-    return "error"
+class _Failed(Exception):
+    """An attempt failed in a way the next candidate may fix (already settled and noted)."""
 
 
-def _exhausted(
-    model: str, failures: list[tuple[Deployment, UpstreamError]], denials: list[Denied]
-) -> GatewayError:
-    if not failures:
-        detail = "; ".join(f"{d.deployment_id}: {d.limit} limit reached" for d in denials)
-        wait = min(d.retry_after_s for d in denials)
-        return RateLimited(
-            f"Every deployment for '{model}' is at its limit ({detail}).", retry_after_s=wait
-        )
-    detail = "; ".join(f"{dep.id}: {exc.message}" for dep, exc in failures)
-    message = f"All {len(failures)} attempts for '{model}' failed ({detail})."
-    errors = [exc for _, exc in failures]
-    if all(isinstance(e, UpstreamStatusError) and e.upstream_status == 429 for e in errors):
-        waits = [
-            e.retry_after_s
-            for e in errors
-            if isinstance(e, UpstreamStatusError) and e.retry_after_s
-        ]
-        exhausted: GatewayError = RateLimited(message, retry_after_s=min(waits, default=1.0))
-    elif isinstance(errors[-1], UpstreamTimeout):
-        exhausted = UpstreamTimeout(message)
-    else:
-        exhausted = UpstreamError(message)
-    exhausted.attempts = len(failures)
-    return exhausted
+@dataclass(slots=True)
+class _Run:
+    """One client request's walk down its ranking."""
+
+    req: ChatRequest
+    route: Route
+    ranking: Ranking
+    upstreams: Mapping[str, Upstream]  # this request's, even if a reload swaps them meanwhile
+    tokens: int
+    failures: list[tuple[Deployment, UpstreamError]] = field(default_factory=list)
+    denials: list[Denied] = field(default_factory=list)
+    upstream_s: float = 0.0
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.req.received
+
+
+def backoff_s(attempt: int, last: UpstreamError) -> float:
+    """Pause before trying the same deployment again: its Retry-After (up to 5 s), else 0.1 s
+    doubling."""
+    if isinstance(last, UpstreamStatusError) and last.retry_after_s:
+        return min(last.retry_after_s, 5.0)
+    return min(0.1 * 2.0 ** (attempt - 1), 2.0)
+
+
+async def _cancel(task: asyncio.Task[Served]) -> None:
+    """Stop the losing attempt: its connection closes, so the vendor stops generating."""
+    if task.done():
+        if task.exception() is None and (stream := task.result().stream) is not None:
+            await stream.aclose()
+        return
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, _Failed, UpstreamError):
+        await task

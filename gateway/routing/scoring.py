@@ -17,6 +17,7 @@ from gateway.state.estimators import Stats
 CURVE_WIDTH = 0.10  # logistic width, as a fraction of the target (the estimate is a peak)
 QUOTA_KNEE = 0.2  # headroom below which quota pressure starts
 TIE_REL, TIE_ABS_USD = 0.02, 1e-7
+OWNED_MAX_P_MISS = 0.5  # prefer_owned_capacity: an owned pool goes first while it meets the SLO
 QUOTA_EXHAUSTED = "quota exhausted"
 CIRCUIT_OPEN = "circuit open"
 _NO_STATS = Stats(ttft_ms=None, tpot_ms=None, p_fail=0.0, in_flight=0)
@@ -75,6 +76,7 @@ def rank(
     draws: Draws,
     explore_rate: float = 0.0,
     weights: Mapping[str, float] | None = None,
+    prefer_owned: bool = False,
 ) -> Ranking:
     eligible: list[Deployment] = []
     excluded: list[Excluded] = []
@@ -93,13 +95,16 @@ def rank(
     if not eligible:
         return Ranking((), tuple(excluded))
     scored = _score_all(eligible, stats, demand, strategy, slo)
+    if prefer_owned and not degraded:
+        scored = owned_first(scored)
     if strategy is Strategy.ORDERED:
         return Ranking(tuple(scored), tuple(excluded), degraded=degraded)
     if strategy is Strategy.WEIGHTED:
         order = weighted_order(scored, weights or {}, draws.tie)
         return Ranking(tuple(order), tuple(excluded), degraded=degraded)
-    ordered = sorted(scored, key=lambda s: s.total)
-    ordered = _break_ties(ordered, draws.tie)
+    ordered = _break_ties(sorted(scored, key=lambda s: s.total), draws.tie)
+    if prefer_owned and not degraded:
+        ordered = owned_first(ordered)  # stable: the owned keep their order among themselves
     explored = len(ordered) > 1 and draws.explore < explore_rate
     if explored:
         i = 1 + min(int(draws.pick * (len(ordered) - 1)), len(ordered) - 2)
@@ -170,6 +175,17 @@ def _expected_cost(dep: Deployment, demand: Demand, worst: tuple[float, float]) 
     pin = dep.input_per_mtok if dep.input_per_mtok is not None else worst[0]
     pout = dep.output_per_mtok if dep.output_per_mtok is not None else worst[1]
     return (demand.prompt_tokens * pin + demand.output_tokens * pout) / 1e6
+
+
+def owned_first(scored: list[Scored]) -> list[Scored]:
+    """prefer_owned_capacity: pools predicted to meet the latency target (P(miss) < 1/2) first.
+
+    A pool that would miss it keeps its place by score, so the excess spills to vendors.
+    """
+    owned = [s for s in scored if s.deployment.pool is not None and s.p_miss < OWNED_MAX_P_MISS]
+    if not owned:
+        return scored
+    return owned + [s for s in scored if s not in owned]
 
 
 def _logistic(value: float, target: float) -> float:

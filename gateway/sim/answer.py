@@ -7,14 +7,14 @@ import math
 import re
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal, Protocol
 
 import orjson
 
 from gateway.sim import text, wire
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable
+    from collections.abc import AsyncIterator, Awaitable, Callable
 
     from aiohttp import web
 
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     Rate = float | Callable[[], float]  # tokens per second, fixed or read again as load changes
 
 MIN_SLEEP_S = 0.005  # stream pacing sleeps at least this long, batching tokens when faster
+BROKEN_EVENT = b"data: {broken\n\n"  # what a `malformed` fault sends in a stream
 _SUFFIX = re.compile(r"-(?:ttft-(\d+)ms|error-(\d{3}))$")
 
 
@@ -42,6 +43,60 @@ def split_model(name: str) -> tuple[str, float | None, int | None]:
 def output_tokens(req: wire.ChatRequest, natural: int) -> int:
     """Tokens per choice: the vendor's natural length, capped by the request's max tokens."""
     return natural if req.max_tokens is None else min(req.max_tokens, natural)
+
+
+class Writer(Protocol):
+    async def write(self, data: bytes) -> None: ...
+
+
+class StreamCut(Exception):
+    """A `cut` fault closed the connection: the rest of the stream is not sent."""
+
+
+@dataclass(frozen=True, slots=True)
+class StreamFault:
+    """A fault to inject into one stream, after `after_chunks` events (before [DONE] at the
+    latest). `close` drops the connection; `hold` returns once the vendor's stall is over."""
+
+    kind: Literal["cut", "stall", "malformed"]
+    after_chunks: int
+    close: Callable[[], None]
+    hold: Callable[[], Awaitable[None]]
+
+
+class FaultyWriter:
+    """Writes SSE events one by one and strikes the fault once `after_chunks` went out."""
+
+    def __init__(self, resp: Writer, fault: StreamFault) -> None:
+        self._resp = resp
+        self._fault = fault
+        self._sent = 0
+        self._struck = False
+
+    async def write(self, data: bytes) -> None:
+        events = [e + b"\n\n" for e in data.split(b"\n\n") if e]
+        for i, event in enumerate(events):
+            if not self._struck and (
+                self._sent >= self._fault.after_chunks or event == wire.DONE_EVENT
+            ):
+                if i:
+                    await self._resp.write(b"".join(events[:i]))
+                events = events[i:]
+                await self._strike()
+                break
+            self._sent += 1
+        await self._resp.write(b"".join(events))
+
+    async def _strike(self) -> None:
+        self._struck = True
+        fault = self._fault
+        if fault.kind == "malformed":
+            await self._resp.write(BROKEN_EVENT)
+        elif fault.kind == "stall":
+            await fault.hold()  # the stall is over: the stream goes on
+        else:
+            fault.close()
+            raise StreamCut
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +131,7 @@ class Answer:
         req: wire.ChatRequest,
         tokens_per_s: Rate,
         stats: VendorStats,
+        fault: StreamFault | None = None,
     ) -> None:
         """Send the answer as server-sent events, paced, counting what was sent in `stats`."""
         encoder = wire.ChunkEncoder(
@@ -86,23 +142,26 @@ class Answer:
             include_usage=req.include_usage,
         )
         produced = 0
+        out: Writer = resp if fault is None else FaultyWriter(resp, fault)
         try:
             await resp.prepare(request)
             stats.answered(200)
             if self.tool_call is not None:
                 delta = {"role": "assistant", "content": None}
                 tool_calls = [{"index": 0, **wire.tool_call_dict(self.tool_call)}]
-                await resp.write(encoder.event({**delta, "tool_calls": tool_calls}))
+                await out.write(encoder.event({**delta, "tool_calls": tool_calls}))
                 produced = self.completion_tokens
             else:
-                async for written in paced_tokens(resp, encoder, self.tokens, tokens_per_s):
+                async for written in paced_tokens(out, encoder, self.tokens, tokens_per_s):
                     produced = written
-            await resp.write(encoder.event({}, self.finish_reason))
+            await out.write(encoder.event({}, self.finish_reason))
             if req.include_usage:
                 usage = wire.usage(req.prompt_tokens, self.completion_tokens * req.n)
-                await resp.write(encoder.usage_event(usage))
-            await resp.write(wire.DONE_EVENT)
+                await out.write(encoder.usage_event(usage))
+            await out.write(wire.DONE_EVENT)
             await resp.write_eof()
+        except StreamCut:
+            pass
         except ConnectionResetError:
             stats.disconnects += 1
         finally:
@@ -122,7 +181,7 @@ class Answer:
 
 
 async def paced_tokens(
-    resp: web.StreamResponse,
+    resp: Writer,
     encoder: wire.ChunkEncoder,
     tokens: list[str],
     tokens_per_s: Rate,

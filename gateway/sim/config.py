@@ -29,6 +29,9 @@ class Outage(_Frozen):
         return self
 
 
+Fault = Literal["none", "cut", "stall", "malformed", "reset", "hang"]
+
+
 class EngineSpec(_Frozen):
     """A self-hosted inference engine (vLLM or SGLang) with continuous batching.
 
@@ -65,6 +68,18 @@ class VendorSpec(_Frozen):
     tpm: int | None = Field(default=None, gt=0)
     api_key: str | None = None
     outages: list[Outage] = Field(default_factory=list)
+    # An injected fault, drawn per successful request with probability `fault_rate` (seeded):
+    # - cut: the connection is closed after `fault_after_chunks` stream events, without [DONE]
+    #   (non-streamed: after the headers and half the body);
+    # - stall: stops sending after `fault_after_chunks` events but keeps the connection open
+    #   (non-streamed: after the headers and half the body), as long as the fault stays "stall";
+    # - malformed: non-streamed, a 200 whose body is not JSON; streamed, a `data: {broken`
+    #   event after `fault_after_chunks` events, then the rest of the stream as usual;
+    # - reset: the connection is reset before any response (as the outage mode);
+    # - hang: no response while the fault stays "hang" (or until the client leaves).
+    fault: Fault = "none"
+    fault_after_chunks: int = Field(default=0, ge=0)
+    fault_rate: float = Field(default=1.0, ge=0, le=1)
     seed: int = 0
     # Optional self-hosted engine: batching, queueing, prefix cache and `GET /metrics`.
     engine: EngineSpec | None = None

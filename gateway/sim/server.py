@@ -14,8 +14,8 @@ import orjson
 from aiohttp import web
 
 from gateway.sim import metrics, wire
-from gateway.sim.answer import Answer, output_tokens, split_model
-from gateway.sim.config import Outage, VendorSpec
+from gateway.sim.answer import Answer, StreamFault, output_tokens, split_model
+from gateway.sim.config import Fault, Outage, VendorSpec
 from gateway.sim.limits import RateWindow
 from gateway.sim.pool import Engine
 from gateway.sim.stats import VendorStats
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 # The VendorSpec fields that set_behaviour and POST /_sim/control may change at run time.
 BEHAVIOUR_FIELDS = frozenset(
     {"ttft_ms", "ttft_jitter", "tokens_per_s", "output_tokens", "error_rate", "error_status"}
-    | {"rpm", "tpm"}
+    | {"rpm", "tpm", "fault", "fault_after_chunks", "fault_rate"}
 )
 SHUTDOWN_TIMEOUT_S = 0.5
 _JSON = "application/json"
@@ -44,6 +44,8 @@ class SimVendor:
         self._window = RateWindow()
         self._errors = random.Random(spec.seed)
         self._jitter = random.Random(spec.seed + 1)
+        self._faults = random.Random(spec.seed + 2)
+        self._changed = asyncio.Event()  # set (and replaced) by every set_behaviour
         self._ids = itertools.count(1)
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
@@ -114,6 +116,8 @@ class SimVendor:
         if unknown:
             raise ValueError(f"not a behaviour field: {', '.join(sorted(unknown))}")
         self._spec = VendorSpec.model_validate({**self._spec.model_dump(), **fields})
+        self._changed.set()  # wakes requests held by a stall or hang fault
+        self._changed = asyncio.Event()
         return self._spec
 
     def reset_stats(self) -> None:
@@ -207,40 +211,109 @@ class SimVendor:
         if status is not None:
             headers = {"Retry-After": "1"} if status == 429 else {}
             return self._error(status, f"Simulated error {status}.", **headers)
+        fault = self._draw_fault()
+        if fault == "reset":
+            return self._abort(request)
+        if fault == "hang":
+            await self._hold("hang")
         cid = f"chatcmpl-sim-{self.name}-{next(self._ids)}"
         answer = Answer.build(req, natural=spec.output_tokens, cid=cid)
         if (engine := self._engine) is not None:  # a self-hosted replica: batching, prefix cache
             kv_tokens = req.prompt_tokens + answer.completion_tokens * req.n
             async with engine.sequence(req.prompt, req.prompt_tokens, kv_tokens) as seq:
                 ttft_s = seq.ttft_s if ttft_ms is None else ttft_ms / 1000
-                return await self._answer(request, req, answer, ttft_s, engine.decode_tokens_per_s)
+                return await self._answer(
+                    request, req, answer, ttft_s, engine.decode_tokens_per_s, fault
+                )
         ttft_s = (ttft_ms if ttft_ms is not None else spec.ttft_ms) / 1000
         if spec.ttft_jitter:
             ttft_s *= 1 + self._jitter.uniform(-spec.ttft_jitter, spec.ttft_jitter)
-        return await self._answer(request, req, answer, ttft_s, spec.tokens_per_s)
+        return await self._answer(request, req, answer, ttft_s, spec.tokens_per_s, fault)
 
     async def _answer(
-        self, request: web.Request, req: wire.ChatRequest, answer: Answer, ttft_s: float, tps: Rate
+        self,
+        request: web.Request,
+        req: wire.ChatRequest,
+        answer: Answer,
+        ttft_s: float,
+        tps: Rate,
+        fault: Fault = "none",
     ) -> web.StreamResponse:
         if req.stream:
-            return await self._stream(request, req, answer, ttft_s, tps)
+            return await self._stream(request, req, answer, ttft_s, tps, fault)
         if callable(tps):  # an engine: the decode speed is the one after the first token
             await asyncio.sleep(ttft_s)
             ttft_s, tps = 0.0, tps()
         await asyncio.sleep(ttft_s + answer.completion_tokens / tps)
         self._stats.prompt_tokens += req.prompt_tokens
         self._stats.completion_tokens += answer.completion_tokens * req.n
-        return self._json(200, answer.completion_body(req))
+        body = answer.completion_body(req)
+        if fault == "malformed":
+            return self._json(200, body[: len(body) // 2])  # cut short: not JSON
+        if fault in ("cut", "stall"):
+            return await self._partial_body(request, body, fault)
+        return self._json(200, body)
 
     async def _stream(
-        self, request: web.Request, req: wire.ChatRequest, answer: Answer, ttft_s: float, tps: Rate
+        self,
+        request: web.Request,
+        req: wire.ChatRequest,
+        answer: Answer,
+        ttft_s: float,
+        tps: Rate,
+        fault: Fault = "none",
     ) -> web.StreamResponse:
         headers = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
         resp = web.StreamResponse(headers={**headers, **self._limit_headers()})
         self._stats.streamed += 1
         self._stats.prompt_tokens += req.prompt_tokens
         await asyncio.sleep(ttft_s)
-        await answer.stream(request, resp, req, tps, self._stats)
+        stream_fault = None
+        if fault in ("cut", "stall", "malformed"):
+
+            def close() -> None:
+                if request.transport is not None:
+                    request.transport.close()
+
+            stream_fault = StreamFault(
+                fault, self._spec.fault_after_chunks, close, lambda: self._hold("stall")
+            )
+        await answer.stream(request, resp, req, tps, self._stats, stream_fault)
+        return resp
+
+    # -- faults ----------------------------------------------------------------------------
+
+    def _draw_fault(self) -> Fault:
+        """The fault this request gets: the vendor's, with probability `fault_rate` (seeded)."""
+        spec = self._spec
+        if spec.fault == "none":
+            return "none"
+        if spec.fault_rate < 1.0 and self._faults.random() >= spec.fault_rate:
+            return "none"
+        self._stats.faults += 1
+        return spec.fault
+
+    async def _hold(self, fault: Fault) -> None:
+        """Wait while the vendor's fault is still `fault` (cancelled if the client leaves)."""
+        while self._spec.fault == fault:
+            await self._changed.wait()
+
+    async def _partial_body(
+        self, request: web.Request, body: bytes, fault: Fault
+    ) -> web.StreamResponse:
+        """Headers and half a JSON body, then the connection is closed (cut) or kept silent."""
+        resp = web.StreamResponse(headers={"Content-Type": _JSON, **self._limit_headers()})
+        resp.content_length = len(body)
+        await resp.prepare(request)
+        self._stats.answered(200)
+        half = len(body) // 2
+        await resp.write(body[:half])
+        if fault == "stall":
+            await self._hold("stall")
+            await resp.write(body[half:])
+            await resp.write_eof()
+        elif request.transport is not None:
+            request.transport.close()
         return resp
 
     # -- helpers ---------------------------------------------------------------------------

@@ -22,6 +22,7 @@ class VendorStats:
     max_in_flight: int = 0
     resets: int = 0  # connections closed on purpose without a response (outage mode "reset")
     disconnects: int = 0  # clients that left before the answer was complete
+    faults: int = 0  # requests that got the vendor's injected `fault` (see VendorSpec)
     # Engine mode only (see pool.py): prefix-cache tokens looked up and found, as vLLM counts
     # them, and the longest queue of requests waiting for a batch slot.
     prefix_cache_queries: int = 0
@@ -40,7 +41,7 @@ class VendorStats:
 
     def reset(self) -> None:
         """Zero every counter except `in_flight`, which live requests will still decrement."""
-        self.requests = self.streamed = self.resets = self.disconnects = 0
+        self.requests = self.streamed = self.resets = self.disconnects = self.faults = 0
         self.prompt_tokens = self.completion_tokens = 0
         self.prefix_cache_queries = self.prefix_cache_hits = self.max_queue_depth = 0
         self.max_in_flight = self.in_flight
@@ -59,6 +60,7 @@ class VendorStats:
             "max_in_flight": self.max_in_flight,
             "resets": self.resets,
             "disconnects": self.disconnects,
+            "faults": self.faults,
             "prefix_cache_queries": self.prefix_cache_queries,
             "prefix_cache_hits": self.prefix_cache_hits,
             "max_queue_depth": self.max_queue_depth,

@@ -19,7 +19,14 @@ from gateway.errors import (
     UpstreamTimeout,
 )
 from gateway.upstream.base import Call, Reply, Usage
-from gateway.upstream.sse import DONE, EventSplitter, error_event, parse_usage, usage_of
+from gateway.upstream.sse import (
+    DONE,
+    EventSplitter,
+    error_event,
+    parse_usage,
+    usage_of,
+    well_formed,
+)
 
 TransportName = Literal["aiohttp", "httpx"]
 _RATE_HEADERS = (
@@ -159,6 +166,7 @@ class SseStream:
         self.usage: Usage | None = None
         self.completion_events = 0
         self.truncated = False
+        self.malformed = False
 
     async def prime(self) -> None:
         """Read until the first event: until then the router may still fail over."""
@@ -170,6 +178,8 @@ class SseStream:
             except httpx.HTTPError as exc:
                 raise map_transport_error(exc, self._started) from exc
             self._pending = self._filter(self._splitter.feed(chunk))
+            if self.malformed and not self._pending:
+                raise UpstreamProtocolError("upstream sent a malformed first event")
         self.ttft_ms = (time.perf_counter() - self._started) * 1000
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
@@ -190,7 +200,10 @@ class SseStream:
             events = self._filter(self._splitter.feed(chunk))
             if events:
                 yield b"".join(events)
-        if not self._done:
+        if self.malformed:
+            self.truncated = True
+            yield error_event("upstream sent a malformed event", "upstream_malformed_chunk")
+        elif not self._done:
             self.truncated = True
             yield error_event(
                 "upstream ended the stream before [DONE]", "upstream_stream_truncated"
@@ -202,6 +215,10 @@ class SseStream:
             if event.startswith(DONE):
                 self._done = True
                 out.append(event + b"\n\n")
+                break
+            if not well_formed(event):
+                self.malformed = True
+                self._done = True  # nothing after a broken event can be trusted
                 break
             usage, usage_only = usage_of(event)
             if usage is not None:

@@ -8,6 +8,7 @@ from gateway.config.runtime import Config, Deployment
 from gateway.settings import Settings
 from gateway.upstream.base import Upstream
 from gateway.upstream.openai_compat import OpenAICompatUpstream, make_transport
+from gateway.upstream.pool import PoolUpstream
 
 Factory = Callable[[Deployment, Settings, Mapping[str, str]], Upstream]
 
@@ -22,7 +23,18 @@ def _openai(dep: Deployment, settings: Settings, env: Mapping[str, str]) -> Upst
     )
 
 
-FACTORIES: dict[str, Factory] = {"openai": _openai}
+def _pool(dep: Deployment, settings: Settings, env: Mapping[str, str]) -> Upstream:
+    assert dep.pool is not None  # the loader builds one for every kind: pool deployment
+    return PoolUpstream(
+        provider=dep.provider,
+        pool=dep.pool,
+        transport=make_transport(settings.http_transport, max_connections=512),
+        connect_timeout_s=settings.connect_timeout_s,
+        read_timeout_s=settings.read_timeout_s,
+    )
+
+
+FACTORIES: dict[str, Factory] = {"openai": _openai, "pool": _pool}
 
 
 def build_upstreams(

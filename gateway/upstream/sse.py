@@ -45,6 +45,18 @@ def usage_of(event: bytes) -> tuple[Usage | None, bool]:
     return parse_usage(obj.get("usage")), obj.get("choices") == []
 
 
+def well_formed(event: bytes) -> bool:
+    """A data event must carry JSON: a torn or garbled chunk must not reach the client as text."""
+    payload = _data_of(event)
+    if payload is None:
+        return True  # a comment or keep-alive
+    try:
+        orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return False
+    return True
+
+
 def parse_usage(raw: object) -> Usage | None:
     if not isinstance(raw, dict):
         return None

@@ -77,8 +77,8 @@ def test_missing_key_makes_provider_unavailable_not_a_crash(tmp_path: Path) -> N
             "providers.yaml:8: providers.fast.models.m.colour: unknown key",
         ),
         (
-            ("    api_key_env: FAST_KEY", "    kind: pool\n    api_key_env: FAST_KEY"),
-            "providers.yaml:4: providers.fast.kind: kind 'pool' is not supported yet",
+            ("    api_key_env: FAST_KEY", "    kind: anthropic\n    api_key_env: FAST_KEY"),
+            "providers.yaml:4: providers.fast.kind: kind 'anthropic' is not supported yet",
         ),
         (
             ("api_key_env: FAST_KEY", "api_key_env: sk-live-123"),

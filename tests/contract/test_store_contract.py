@@ -16,6 +16,7 @@ from gateway.state.memory_store import MemoryStore
 from gateway.state.quota import Denied, Grant
 from gateway.state.redis_store import RedisStore
 from gateway.state.store import Store
+from tests.factories import deployment
 from tests.redis_servers import redis_cluster
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -29,21 +30,7 @@ def dep(
     p: ScopeLimit | None = None,
     m: ScopeLimit | None = None,
 ) -> Deployment:
-    return Deployment(
-        id=f"{provider}/{model}",
-        provider=provider,
-        model=model,
-        upstream_model=model,
-        kind="openai",
-        base_url="http://x/v1",
-        api_key_env=None,
-        input_per_mtok=1.0,
-        output_per_mtok=1.0,
-        cached_input_per_mtok=None,
-        capabilities=None,
-        context_window=None,
-        limits=(p or ScopeLimit("p"), m or ScopeLimit(f"m:{model}")),
-    )
+    return deployment(provider, model, limits=(p or ScopeLimit("p"), m or ScopeLimit(f"m:{model}")))
 
 
 async def redis_store(prefix: str) -> RedisStore:

@@ -5,23 +5,11 @@ from decimal import Decimal
 from gateway.config.runtime import Deployment
 from gateway.ledger.pricing import cost_usd
 from gateway.upstream.base import Usage
+from tests.factories import deployment
 
 
 def dep(pin: float | None, pout: float | None, cached: float | None = None) -> Deployment:
-    return Deployment(
-        id="p/m",
-        provider="p",
-        model="m",
-        upstream_model="m",
-        kind="openai",
-        base_url="http://x/v1",
-        api_key_env=None,
-        input_per_mtok=pin,
-        output_per_mtok=pout,
-        cached_input_per_mtok=cached,
-        capabilities=None,
-        context_window=None,
-    )
+    return deployment(input_per_mtok=pin, output_per_mtok=pout, cached_input_per_mtok=cached)
 
 
 def test_exact_decimal_cost() -> None:

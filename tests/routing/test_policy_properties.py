@@ -10,26 +10,14 @@ from gateway.config.runtime import Deployment, Route
 from gateway.routing.policy import Hints, narrow
 from gateway.routing.scoring import Demand, Draws, exclusion, rank, weighted_order
 from gateway.state.estimators import Stats
+from tests.factories import deployment as make
 
 PROVIDERS = [f"p{i}" for i in range(6)]
 CAPS = ["tools", "json_mode", "vision"]
 
 
 def deployment(i: int, price: float, caps: frozenset[str] | None) -> Deployment:
-    return Deployment(
-        id=f"{PROVIDERS[i]}/m",
-        provider=PROVIDERS[i],
-        model="m",
-        upstream_model="m",
-        kind="openai",
-        base_url="http://x/v1",
-        api_key_env=None,
-        input_per_mtok=price,
-        output_per_mtok=price,
-        cached_input_per_mtok=None,
-        capabilities=caps,
-        context_window=None,
-    )
+    return make(PROVIDERS[i], input_per_mtok=price, output_per_mtok=price, capabilities=caps)
 
 
 deployments = st.lists(

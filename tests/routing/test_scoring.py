@@ -6,6 +6,7 @@ from gateway.config.policies import Slo, Strategy
 from gateway.config.runtime import Deployment
 from gateway.routing.scoring import Demand, Draws, exclusion, quota_pressure, rank
 from gateway.state.estimators import Stats
+from tests.factories import deployment
 
 
 def dep(
@@ -15,19 +16,8 @@ def dep(
     caps: frozenset[str] | None = None,
     ctx: int | None = None,
 ) -> Deployment:
-    return Deployment(
-        id=f"{name}/m",
-        provider=name,
-        model="m",
-        upstream_model="m",
-        kind="openai",
-        base_url="http://x/v1",
-        api_key_env=None,
-        input_per_mtok=pin,
-        output_per_mtok=pout,
-        cached_input_per_mtok=None,
-        capabilities=caps,
-        context_window=ctx,
+    return deployment(
+        name, input_per_mtok=pin, output_per_mtok=pout, capabilities=caps, context_window=ctx
     )
 
 

@@ -1,0 +1,317 @@
+"""Adapter for a self-hosted pool (kind: pool): picks a replica per request, then speaks OpenAI.
+
+Keeps each replica's live state (last scrape, our in-flight, health, typical duration), its
+prefix-affinity table, and the pool's prediction that the route's scorer sees (`overlay`).
+The decisions themselves are the pure functions of gateway.routing.replica.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+import zlib
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import httpx
+
+from gateway.config.runtime import Pool
+from gateway.errors import UpstreamConnectError, UpstreamError, UpstreamStatusError, UpstreamTimeout
+from gateway.routing.replica import Capacity, ReplicaState, best_ttft_s, choose
+from gateway.state.circuit import Breaker, is_open, step
+from gateway.state.estimators import Estimate, peak_ewma
+from gateway.upstream.base import Call, Reply, StreamReply, Usage
+from gateway.upstream.openai_compat import OpenAICompatUpstream
+from gateway.upstream.pool_metrics import ReplicaLoad, has_metrics
+
+# Affinity keys on the leading ~256 tokens (16 blocks of 16): typically the system prompt.
+# The table is in-process (per gateway replica), which is enough for one gateway or a few
+# behind sticky load balancing; sharing it through the Store is left for later.
+PREFIX_CHARS = 1024
+AFFINITY_TTL_S = 300.0
+AFFINITY_MAX_ENTRIES = 50_000
+DEFAULT_SERVICE_S = 1.0  # a request's duration on a replica until one is measured
+DEFAULT_PROMPT_TOKENS = 500  # typical prompt for the pool's prediction until one is seen
+SERVICE_TAU_S = 10.0
+
+
+@dataclass(slots=True)
+class _Replica:
+    url: str
+    metrics_url: str
+    adapter: OpenAICompatUpstream
+    load: ReplicaLoad | None = None
+    in_flight: int = 0
+    in_flight_at_scrape: int = 0
+    fresh_prefill_tokens: int = 0
+    epoch: int = 0  # scrapes so far: fresh prefill tokens count until the next one
+    service_s: float = DEFAULT_SERVICE_S
+    service_at: float = 0.0
+    breaker: Breaker = field(default_factory=Breaker)
+    served: int = 0
+
+
+class PoolUpstream:
+    """One adapter for every replica of a pool; the transport is shared and closed once."""
+
+    def __init__(
+        self,
+        *,
+        provider: str,
+        pool: Pool,
+        transport: httpx.AsyncBaseTransport,
+        connect_timeout_s: float,
+        read_timeout_s: float,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.provider = provider
+        self.pool = pool
+        self.capacity = Capacity(
+            pool.max_batch, pool.max_queue, pool.prefill_tokens_per_s, has_metrics(pool.engine)
+        )
+        self._transport = transport
+        self.replicas = [
+            _Replica(
+                r.url,
+                r.metrics_url,
+                OpenAICompatUpstream(
+                    base_url=r.url,
+                    api_key=None,
+                    transport=transport,
+                    connect_timeout_s=connect_timeout_s,
+                    read_timeout_s=read_timeout_s,
+                ),
+            )
+            for r in pool.replicas
+        ]
+        self._affinity: dict[int, tuple[int, float]] = {}  # prefix hash -> (replica, expires)
+        self._rng = rng or random.Random()
+        self._typical_prompt = float(DEFAULT_PROMPT_TOKENS)
+        self.started_at = time.monotonic()
+        self.affinity_hits = 0
+
+    # -- what the scraper and the scorer read ---------------------------------------------
+
+    def record_scrape(self, index: int, load: ReplicaLoad | None) -> None:
+        """A scrape answered (or failed: None keeps the old one, which goes stale)."""
+        r = self.replicas[index]
+        if load is None:
+            return
+        r.load = load
+        r.in_flight_at_scrape = r.in_flight
+        r.fresh_prefill_tokens = 0
+        r.epoch += 1
+
+    def states(self, now: float) -> list[ReplicaState]:
+        wall = time.time()
+        return [
+            ReplicaState(
+                healthy=not is_open(r.breaker, wall),
+                load=r.load,
+                in_flight=r.in_flight,
+                in_flight_at_scrape=r.in_flight_at_scrape,
+                fresh_prefill_tokens=r.fresh_prefill_tokens,
+                service_s=r.service_s,
+            )
+            for r in self.replicas
+        ]
+
+    def overlay(self, est: Estimate | None, wall_now: float) -> Estimate:
+        """The pool as one deployment: its best replica's predicted TTFT; full when none can
+        take a request; an open circuit when every replica is down."""
+        est = est or Estimate()
+        states = self.states(time.monotonic())
+        if not any(s.healthy for s in states):
+            until = max(est.breaker.open_until, wall_now + 1.0)
+            return replace(est, breaker=replace(est.breaker, open_until=until))
+        ttft = best_ttft_s(
+            states, self.capacity, time.monotonic(), prompt_tokens=int(self._typical_prompt)
+        )
+        if ttft is None:
+            return replace(est, quota_headroom=0.0)
+        return replace(est, ttft_ms=ttft * 1000)
+
+    def effective_usd_per_mtok(self) -> float | None:
+        """GPU cost since this adapter started divided by the tokens it actually served."""
+        served = sum(r.served for r in self.replicas)
+        if not served:
+            return None
+        hours = (time.monotonic() - self.started_at) / 3600
+        return self.pool.usd_per_hour * hours / served * 1e6
+
+    # -- the Upstream protocol --------------------------------------------------------------
+
+    async def complete(self, call: Call) -> Reply:
+        index, tokens = self._pick(call)
+        r = self.replicas[index]
+        started = time.monotonic()
+        epoch = r.epoch
+        try:
+            reply = await r.adapter.complete(call)
+        except UpstreamError as exc:
+            self._failed(r, exc)
+            raise
+        finally:
+            self._left(r, tokens if r.epoch == epoch else 0)
+        self._succeeded(r, started, reply.usage)
+        return reply
+
+    async def open_stream(self, call: Call) -> StreamReply:
+        index, tokens = self._pick(call)
+        r = self.replicas[index]
+        started = time.monotonic()
+        epoch = r.epoch
+        try:
+            inner = await r.adapter.open_stream(call)
+        except UpstreamError as exc:
+            self._failed(r, exc)
+            self._left(r, tokens if r.epoch == epoch else 0)
+            raise
+        if r.epoch == epoch:  # prefilled: no longer queued prefill work
+            r.fresh_prefill_tokens = max(0, r.fresh_prefill_tokens - tokens)
+        return _PoolStream(inner, self, r, started)
+
+    async def aclose(self) -> None:
+        await self._transport.aclose()
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _pick(self, call: Call) -> tuple[int, int]:
+        text, total_chars = _leading_text(call.body)
+        tokens = max(1, total_chars // 4)
+        self._typical_prompt += 0.05 * (tokens - self._typical_prompt)
+        now = time.monotonic()
+        key = _prefix_key(text) if self.pool.prefix_affinity else None
+        affine = self._affine(key, now)
+        choice = choose(
+            self.states(now),
+            self.capacity,
+            now,
+            prompt_tokens=tokens,
+            affine=affine,
+            affine_tokens=PREFIX_CHARS // 4,
+            tie=self._rng.random(),
+        )
+        if choice is None:
+            raise UpstreamStatusError(
+                f"pool {self.provider}: every replica is at its safety limit or down",
+                upstream_status=429,
+                retry_after_s=1.0,
+            )
+        if choice.affine:
+            self.affinity_hits += 1
+        if key is not None:
+            self._remember(key, choice.index, now)
+        r = self.replicas[choice.index]
+        r.in_flight += 1
+        r.fresh_prefill_tokens += tokens
+        return choice.index, tokens
+
+    def _affine(self, key: int | None, now: float) -> int | None:
+        if key is None:
+            return None
+        hit = self._affinity.get(key)
+        if hit is None or hit[1] < now:
+            return None
+        return hit[0]
+
+    def _remember(self, key: int, index: int, now: float) -> None:
+        table = self._affinity
+        table.pop(key, None)  # re-insert: the dict's order is the eviction order
+        table[key] = (index, now + AFFINITY_TTL_S)
+        while len(table) > AFFINITY_MAX_ENTRIES:
+            del table[next(iter(table))]
+
+    def _left(self, r: _Replica, fresh_tokens: int) -> None:
+        r.in_flight -= 1
+        r.fresh_prefill_tokens = max(0, r.fresh_prefill_tokens - fresh_tokens)
+
+    def _succeeded(self, r: _Replica, started: float, usage: Usage | None) -> None:
+        now = time.monotonic()
+        dt = now - r.service_at if r.service_at else 0.0
+        # Peak-EWMA like the vendors' latency: a slow spell is believed at once.
+        r.service_s = peak_ewma(r.service_s, now - started, dt, SERVICE_TAU_S)
+        r.service_at = now
+        r.breaker = Breaker()
+        if usage is not None:
+            r.served += usage.prompt_tokens + usage.completion_tokens
+
+    def _failed(self, r: _Replica, exc: UpstreamError) -> None:
+        if isinstance(exc, UpstreamStatusError) and not exc.is_retryable:
+            return  # the client's request was refused: says nothing about the replica
+        wall = time.time()
+        r.breaker = step(
+            r.breaker, failed=True, fail_rate=0.0, attempts=0.0, now=wall, jitter=(wall * 7919) % 1
+        )
+        if isinstance(exc, UpstreamConnectError | UpstreamTimeout) and not is_open(r.breaker, wall):
+            # Nothing answers there: out at once for a short cool-down, not after five tries.
+            r.breaker = Breaker(r.breaker.streak, wall + 1.0, r.breaker.opens + 1)
+
+
+class _PoolStream:
+    """The replica's stream; closing it frees the replica's in-flight slot (once)."""
+
+    def __init__(
+        self, inner: StreamReply, pool: PoolUpstream, replica: _Replica, started: float
+    ) -> None:
+        self._inner, self._pool, self._replica, self._started = inner, pool, replica, started
+        self._closed = False
+        self.ttft_ms = inner.ttft_ms
+        self.headers = inner.headers
+        self.usage = inner.usage
+        self.completion_events = inner.completion_events
+        self.truncated = inner.truncated
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        inner = self._inner
+        try:
+            async for chunk in inner:
+                yield chunk
+        finally:
+            self._sync()
+
+    def _sync(self) -> None:
+        inner = self._inner
+        self.usage, self.completion_events = inner.usage, inner.completion_events
+        self.truncated = inner.truncated
+
+    async def aclose(self) -> None:
+        try:
+            await self._inner.aclose()
+        finally:
+            self._sync()
+            if not self._closed:
+                self._closed = True
+                self._pool._left(self._replica, 0)
+                if self.truncated:
+                    self._pool._failed(self._replica, UpstreamError("stream truncated"))
+                else:
+                    self._pool._succeeded(self._replica, self._started, self.usage)
+
+
+def _leading_text(body: Mapping[str, Any]) -> tuple[str, int]:
+    """The prompt's first PREFIX_CHARS characters (as the engine sees them) and its length."""
+    parts: list[str] = []
+    total = 0
+    messages = body.get("messages")
+    for message in messages if isinstance(messages, list) else ():
+        content = message.get("content") if isinstance(message, dict) else None
+        if isinstance(content, list):
+            content = "".join(
+                p.get("text", "")
+                for p in content
+                if isinstance(p, dict) and p.get("type") == "text"
+            )
+        if isinstance(content, str):
+            if total < PREFIX_CHARS:
+                parts.append(content[: PREFIX_CHARS - total])
+            total += len(content)
+    return "".join(parts), total
+
+
+def _prefix_key(text: str) -> int | None:
+    """A hash of the leading blocks; None for prompts too short to share a useful prefix."""
+    if len(text) < PREFIX_CHARS:
+        return None
+    return zlib.crc32(text.encode("utf-8", "surrogatepass"))

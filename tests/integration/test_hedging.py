@@ -1,0 +1,70 @@
+"""Hedging and per-route timeouts: a late first token is raced; a hanging upstream is cut."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import pytest
+
+from gateway.sim import VendorSpec
+from tests.conftest import FleetFactory
+from tests.integration.test_spend_records import ListLedger
+
+SLOW = VendorSpec(models=["m"], ttft_ms=3000, tokens_per_s=5000, output_tokens=4)
+QUICK = VendorSpec(models=["m"], ttft_ms=5, tokens_per_s=5000, output_tokens=4)
+MSG = [{"role": "user", "content": "hi"}]
+PRICES = {"slow": (0.1, 0.1), "quick": (1.0, 1.0)}  # the slow one is cheaper: tried first
+HEDGED = """\
+routes:
+  chat:
+    targets: [slow/m, quick/m]
+    strategy: cheapest
+    hedge_after_ms: 150
+"""
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_late_first_token_is_hedged_and_the_loser_cancelled(
+    fleet: FleetFactory, stream: bool
+) -> None:
+    ledger = ListLedger()
+    async with (
+        fleet(
+            {"slow": SLOW, "quick": QUICK}, PRICES, policies=HEDGED, ledger=ledger, explore_rate=0.0
+        ) as f,
+        httpx.AsyncClient(base_url=f.url, timeout=10) as http,
+    ):
+        body = {"model": "chat", "messages": MSG, "stream": stream}
+        r = await http.post("/v1/chat/completions", json=body)
+        assert r.status_code == 200
+        assert r.headers["x-gateway-provider"] == "quick"  # the runner-up answered first
+        assert r.headers["x-gateway-attempts"] == "1"
+        if stream:
+            assert r.text.endswith("data: [DONE]\n\n")
+        for _ in range(100):  # the slow one's request was cancelled, not left running
+            if f.vendors["slow"].stats.disconnects:
+                break
+            await asyncio.sleep(0.05)
+        assert f.vendors["slow"].stats.requests == 1
+        assert f.vendors["slow"].stats.disconnects == 1
+    (row,) = ledger.records
+    assert row.deployment == "quick/m"
+    assert row.tags == {"hedged_with": "slow/m"}  # the cost of hedging stays visible
+
+
+async def test_route_read_timeout_cuts_a_hanging_upstream_and_fails_over(
+    fleet: FleetFactory,
+) -> None:
+    policy = (
+        "routes:\n  chat:\n    targets: [slow/m, quick/m]\n    strategy: ordered\n"
+        "    timeouts: {read_ms: 200}\n"
+    )
+    async with (
+        fleet({"slow": SLOW, "quick": QUICK}, PRICES, policies=policy) as f,
+        httpx.AsyncClient(base_url=f.url, timeout=10) as http,
+    ):
+        r = await http.post("/v1/chat/completions", json={"model": "chat", "messages": MSG})
+        assert r.status_code == 200
+        assert r.headers["x-gateway-provider"] == "quick"
+        assert r.headers["x-gateway-attempts"] == "2"

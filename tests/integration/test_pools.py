@@ -1,0 +1,63 @@
+"""A simulated 2-replica pool with two spill vendors under a load ladder (issue 7's shape).
+
+Shapes with generous margins, never speed claims: the pool takes everything at low load,
+the excess goes to the vendor that meets the TTFT target, no replica passes its safety limit.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+
+from bench import pools
+from gateway.app import create_app
+from gateway.embedded import serve_in_loop
+from gateway.settings import Settings
+from gateway.sim import run_sim
+
+LADDER = [0.1, 0.5, 2.0, 3.0]
+
+
+async def test_pool_fills_first_then_spills_to_the_vendor_that_meets_the_target(
+    tmp_path: Path,
+) -> None:
+    result = await pools.run_setup("ours", LADDER, 1.5, tmp_path)
+    assert all(s.ok for s in result.samples)
+    low = pools.summary(result, [0, 1])
+    high = pools.summary(result, [2, 3])
+    assert low["pool_share"] >= 0.95  # ~100 % while the pool meets the target
+    assert high["pool_share"] < low["pool_share"] - 0.2  # spill grows after saturation
+    assert high["pool_share"] > 0.2  # ... while the pool stays in use
+    assert high["cheap_share"] <= 0.05  # spill goes to the vendor that meets the target
+    assert result.max_in_flight <= pools.MAX_BATCH + pools.MAX_QUEUE  # the safety limit
+    overall = pools.summary(result)
+    assert overall["p95"] <= pools.TTFT_TARGET_MS * 1.5  # within the target, with a margin
+
+
+async def test_admin_reports_the_pool_and_its_effective_price(tmp_path: Path) -> None:
+    async with run_sim(pools.sim_config()) as vendors:
+        (tmp_path / "policies").mkdir()
+        providers = tmp_path / "providers.yaml"
+        providers.write_text(pools.providers_yaml(vendors, affinity=True))
+        settings = Settings(
+            providers=providers,
+            policies=tmp_path / "policies",
+            database_url=f"sqlite:///{tmp_path / 'ledger.db'}",
+            ledger_spool_dir=tmp_path / "spool",
+            watch_config=False,
+        )
+        async with (
+            serve_in_loop(create_app(settings, env={})) as url,
+            httpx.AsyncClient(base_url=url, timeout=10) as http,
+        ):
+            body = {"model": f"pool/{pools.MODEL}", "messages": [{"role": "user", "content": "hi"}]}
+            r = await http.post("/v1/chat/completions", json=body)
+            assert r.status_code == 200 and r.headers["x-gateway-provider"] == "pool"
+            rows = {d["id"]: d for d in (await http.get("/admin/providers")).json()["deployments"]}
+    pool = rows[f"pool/{pools.MODEL}"]["pool"]
+    assert pool["billing"] == "reserved"
+    assert pool["effective_usd_per_mtok"] > 0
+    assert [r["healthy"] for r in pool["replicas"]] == [True, True]
+    assert all(r["metrics_age_s"] is not None for r in pool["replicas"])
+    assert rows[f"pool/{pools.MODEL}"]["price_per_mtok"] == {"input": 0.0, "output": 0.0}
