@@ -80,6 +80,7 @@ def create_app(
         app.state.gateway = AppState(settings, router, state, reloader)
         remove_sighup = reloader.install_sighup()
         watcher = asyncio.create_task(reloader.watch()) if settings.watch_config else None
+        prober = asyncio.create_task(router.health_loop(settings.health_probe_s))
         log.info(
             "gateway ready: %d deployments, %d routes, config %s",
             len(config.deployments),
@@ -92,10 +93,11 @@ def create_app(
             await router.drain()
             remove_sighup()
             await pools.close()
-            if watcher is not None:
-                watcher.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await watcher
+            for task in (watcher, prober):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
             await reloader.close()  # closes the upstream adapters, current and retired
             await state.close()
             if ledger is None:

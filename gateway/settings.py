@@ -41,3 +41,4 @@ class Settings(BaseSettings):
     # Output length assumed for cost and latency when the request gives no max_tokens.
     default_output_tokens: int = Field(default=256, ge=1)
     explore_rate: float = Field(default=0.02, ge=0, le=0.5)
+    health_probe_s: float = Field(default=0.5, gt=0)  # circuits ending a cool-down: GET /models

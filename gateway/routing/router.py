@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
 import anyio
@@ -27,14 +26,17 @@ from gateway.routing.failures import exhausted, kind_of
 from gateway.routing.output_estimate import OutputEstimate
 from gateway.routing.policy import resolve
 from gateway.routing.request import ChatRequest, Served
+from gateway.routing.run import Failed, Run, backoff_s, cancel
 from gateway.routing.scoring import QUOTA_EXHAUSTED, Draws, Excluded, Ranking, rank
 from gateway.routing.tokens import TokenCounter
+from gateway.state.circuit import half_open
 from gateway.state.estimators import Outcome, OutcomeKind, Stats, to_stats
 from gateway.state.quota import Denied, Grant, header_headroom
 from gateway.state.store import Store
 from gateway.upstream.base import Call, Upstream, Usage
 
 log = logging.getLogger("gateway.router")
+HEALTH_PROBE_S = 0.5  # how often circuits ending their cool-down are probed (free endpoint)
 CREDENTIAL_RETRY_S = 300.0  # a provider that refused our key is retried after this
 
 
@@ -155,7 +157,7 @@ class Router:
             reasons = "; ".join(f"{e.deployment.id}: {e.reason}" for e in ranking.excluded)
             why = f" ({reasons})" if reasons else ""
             raise NoDeploymentAvailable(f"No deployment can serve '{req.model}'{why}.")
-        run = _Run(req, route, ranking, self._upstreams, self._reserve_tokens(req, route))
+        run = Run(req, route, ranking, self._upstreams, self._reserve_tokens(req, route))
         queue = deque([s.deployment for s in ranking.ranked] + full)
         if len(queue) == 1:
             queue *= route.max_attempts  # the only candidate: the same one again, after a pause
@@ -178,7 +180,7 @@ class Router:
                     served = await self._hedged(run, dep, grant, queue, hedge_s)
                 else:
                     served = await self._attempt(run, dep, grant)
-            except _Failed:
+            except Failed:
                 continue
             served.upstream_s += run.upstream_s
             return served
@@ -191,8 +193,8 @@ class Router:
             prompt = self._tokens.count(req.body.get("messages") or ()) or prompt
         return prompt + (demand.output_tokens or self._outputs.expected(route.name))
 
-    async def _attempt(self, run: _Run, dep: Deployment, grant: Grant) -> Served:
-        """One try at one deployment; a failure is settled, noted in `run` and raised as _Failed."""
+    async def _attempt(self, run: Run, dep: Deployment, grant: Grant) -> Served:
+        """One try at one deployment; a failure is settled, noted in `run` and raised as Failed."""
         req, route = run.req, run.route
         call = Call(
             dep.upstream_model,
@@ -223,7 +225,7 @@ class Router:
                 raise
             log.info("attempt on %s failed (%s), trying the next candidate", dep.id, exc.message)
             run.failures.append((dep, exc))
-            raise _Failed from exc
+            raise Failed from exc
         except asyncio.CancelledError:  # a hedge that lost the race: no signal, free the slot
             await self._settle(served, "rejected", usage=None)
             raise
@@ -233,6 +235,27 @@ class Router:
             reply = served.reply
             self._background(self._settle(served, "ok", usage=reply.usage, headers=reply.headers))
         return served
+
+    async def probe_open_circuits(self) -> None:
+        """As a circuit's cool-down ends, ask a free question (GET /models) before any client
+        request is risked on it: no answer keeps it open, longer."""
+        snapshot, now = self._store.snapshot(), self._clock()
+        for dep in self.config.deployments.values():
+            est = snapshot.get(dep.id)
+            upstream = self._upstreams.get(dep.provider)
+            if est is None or upstream is None or not half_open(est.breaker, now):
+                continue
+            if not await upstream.probe():
+                log.info("%s does not answer its health probe: circuit stays open", dep.id)
+                await self._store.hold_open(dep.id)
+
+    async def health_loop(self, interval_s: float = HEALTH_PROBE_S) -> None:
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                await self.probe_open_circuits()
+            except Exception:  # the loop must outlive any one bad probe
+                log.exception("health probe failed")
 
     async def drain(self) -> None:
         """Finish the bookkeeping still running (graceful shutdown, before the store closes)."""
@@ -253,7 +276,7 @@ class Router:
         return float(route.hedge_after_ms) / 1000
 
     async def _hedged(
-        self, run: _Run, dep: Deployment, grant: Grant, queue: deque[Deployment], after_s: float
+        self, run: Run, dep: Deployment, grant: Grant, queue: deque[Deployment], after_s: float
     ) -> Served:
         """Send to `dep`; if it has not answered (first event for a stream) by `after_s`, race the
         next candidate too, keep whichever answers first and cancel the other."""
@@ -276,12 +299,12 @@ class Router:
                     winner = task.result()
                     loser = first if task is second else second
                     winner.hedged_with = (runner_up if task is first else dep).id
-                    await _cancel(loser)
+                    await cancel(loser)
                     return winner
-                if not isinstance(task.exception(), _Failed):
-                    await _cancel(first if task is second else second)
+                if not isinstance(task.exception(), Failed):
+                    await cancel(first if task is second else second)
                     raise task.exception()  # type: ignore[misc]
-        raise _Failed  # both failed: each is already in run.failures
+        raise Failed  # both failed: each is already in run.failures
 
     async def relay(self, served: Served) -> AsyncIterator[bytes]:
         """Relay a stream to the client; record its outcome however it ends (cancel included)."""
@@ -339,43 +362,3 @@ class Router:
         )
         used = usage.prompt_tokens + usage.completion_tokens if usage else 0
         await self._store.settle(served.grant, outcome, used)
-
-
-class _Failed(Exception):
-    """An attempt failed in a way the next candidate may fix (already settled and noted)."""
-
-
-@dataclass(slots=True)
-class _Run:
-    """One client request's walk down its ranking."""
-
-    req: ChatRequest
-    route: Route
-    ranking: Ranking
-    upstreams: Mapping[str, Upstream]  # this request's, even if a reload swaps them meanwhile
-    tokens: int
-    failures: list[tuple[Deployment, UpstreamError]] = field(default_factory=list)
-    denials: list[Denied] = field(default_factory=list)
-    upstream_s: float = 0.0
-
-    def elapsed(self) -> float:
-        return time.perf_counter() - self.req.received
-
-
-def backoff_s(attempt: int, last: UpstreamError) -> float:
-    """Pause before trying the same deployment again: its Retry-After (up to 5 s), else 0.1 s
-    doubling."""
-    if isinstance(last, UpstreamStatusError) and last.retry_after_s:
-        return min(last.retry_after_s, 5.0)
-    return min(0.1 * 2.0 ** (attempt - 1), 2.0)
-
-
-async def _cancel(task: asyncio.Task[Served]) -> None:
-    """Stop the losing attempt: its connection closes, so the vendor stops generating."""
-    if task.done():
-        if task.exception() is None and (stream := task.result().stream) is not None:
-            await stream.aclose()
-        return
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError, _Failed, UpstreamError):
-        await task

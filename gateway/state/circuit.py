@@ -48,3 +48,14 @@ def step(
 
 def is_open(b: Breaker, now: float) -> bool:
     return now < b.open_until
+
+
+def half_open(b: Breaker, now: float) -> bool:
+    """The cool-down is over but no request has probed it yet."""
+    return b.opens > 0 and b.streak > 0 and now >= b.open_until
+
+
+def held_open(b: Breaker, now: float, jitter: float) -> Breaker:
+    """A free health probe failed as the cool-down ended: stay open, longer, without spending a
+    client request to learn it."""
+    return Breaker(b.streak, now + cooldown_s(b.opens + 1, jitter), b.opens + 1)

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import replace
 
 from gateway.config.runtime import Deployment
+from gateway.state.circuit import held_open
 from gateway.state.estimators import Estimate, Outcome, apply
 from gateway.state.quota import WINDOW_MS, Denied, Grant, LocalQuota
 
@@ -37,6 +38,13 @@ class MemoryStore:
         self._quota.settle(grant, tokens_used)
         est = self._estimates.get(outcome.deployment_id) or Estimate()
         self._estimates[outcome.deployment_id] = apply(est, outcome)
+
+    async def hold_open(self, deployment_id: str) -> None:
+        est = self._estimates.get(deployment_id)
+        if est is not None:
+            now = time.time()
+            breaker = held_open(est.breaker, now, (now * 7919.0) % 1.0)
+            self._estimates[deployment_id] = replace(est, breaker=breaker)
 
     def track(self, deployments: Iterable[Deployment]) -> None:
         self._deployments = {d.id: d for d in deployments}

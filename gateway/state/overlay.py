@@ -59,6 +59,9 @@ class OverlayStore:
     async def settle(self, grant: Grant, outcome: Outcome, tokens_used: int) -> None:
         await self.inner.settle(grant, outcome, tokens_used)
 
+    async def hold_open(self, deployment_id: str) -> None:
+        await self.inner.hold_open(deployment_id)
+
     def track(self, deployments: Iterable[Deployment]) -> None:
         deployments = list(deployments)
         self._ids = frozenset(d.id for d in deployments if d.pool is not None)

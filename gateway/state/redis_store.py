@@ -24,7 +24,7 @@ from redis.asyncio import Redis, RedisCluster
 from redis.exceptions import RedisError
 
 from gateway.config.runtime import Deployment
-from gateway.state.circuit import Breaker
+from gateway.state.circuit import Breaker, held_open
 from gateway.state.estimators import Estimate, Outcome, apply, merge
 from gateway.state.quota import LEASE_MS, WINDOW_MS, Denied, Grant, LocalQuota, headroom
 
@@ -116,6 +116,14 @@ class RedisStore:
             await self._settle(keys=self._keys(dep), args=args)
         except RedisError as exc:
             self._degrade(exc)
+
+    async def hold_open(self, deployment_id: str) -> None:
+        est = self._local.get(deployment_id) or self._view.get(deployment_id)
+        if est is not None:
+            now = time.time()
+            breaker = held_open(est.breaker, now, (now * 7919.0) % 1.0)
+            self._local[deployment_id] = replace(est, breaker=breaker)  # shared on next publish
+            self._rebuild(deployment_id)
 
     # -- lifecycle -------------------------------------------------------------------------
 

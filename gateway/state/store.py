@@ -28,6 +28,10 @@ class Store(Protocol):
         """The attempt ended: free its slot, correct its tokens, fold in the outcome."""
         ...
 
+    async def hold_open(self, deployment_id: str) -> None:
+        """A free health probe failed at the end of a cool-down: keep the circuit open."""
+        ...
+
     def track(self, deployments: Iterable[Deployment]) -> None:
         """The deployments the background refresh keeps numbers for (config reloads call it)."""
         ...

@@ -69,6 +69,7 @@ class OpenAICompatUpstream:
         # (cookies, auth, redirects, hooks): the profile put them at a third of our CPU.
         self._transport = transport
         self._url = httpx.URL(f"{base_url}/chat/completions")
+        self._models_url = httpx.URL(f"{base_url}/models")
         self._timeout = {
             "connect": connect_timeout_s,
             "read": read_timeout_s,
@@ -118,6 +119,21 @@ class OpenAICompatUpstream:
 
     async def aclose(self) -> None:
         await self._transport.aclose()
+
+    async def probe(self) -> bool:
+        request = httpx.Request(
+            "GET",
+            self._models_url,
+            headers=self._headers,
+            extensions={"timeout": {k: min(v, 5.0) for k, v in self._timeout.items()}},
+        )
+        try:
+            response = await self._transport.handle_async_request(request)
+            await response.aread()
+            await response.aclose()
+        except httpx.HTTPError:
+            return False
+        return response.status_code < 400
 
     def _timeouts(self, call: Call) -> dict[str, float]:
         if call.connect_timeout_s is None and call.read_timeout_s is None:

@@ -175,6 +175,13 @@ class PoolUpstream:
     async def aclose(self) -> None:
         await self._transport.aclose()
 
+    async def probe(self) -> bool:
+        """Any replica reachable (each replica's own health comes from its metrics)."""
+        for r in self.replicas:
+            if await r.adapter.probe():
+                return True
+        return False
+
     # -- internals ----------------------------------------------------------------------------
 
     def _pick(self, call: Call) -> tuple[int, int]:

@@ -77,3 +77,24 @@ async def test_client_leaving_mid_stream_cancels_upstream_and_is_billed_for_what
     assert row.error_type == "client_cancelled"
     assert 0 < row.completion_tokens < 200
     assert row.prompt_tokens > 0 and row.cost_usd is not None and row.cost_usd > 0
+
+
+async def test_a_circuit_ending_its_cooldown_is_probed_for_free_first(
+    fleet: FleetFactory,
+) -> None:
+    async with (
+        fleet({"a": FAST}, {"a": (0.1, 0.1)}, health_probe_s=0.05) as f,
+        httpx.AsyncClient(base_url=f.url) as http,
+    ):
+        await f.vendors["a"].stop()  # gone: connections are refused
+        for _ in range(2):  # 3 tries each (the only candidate): the circuit opens
+            assert (await http.post("/v1/chat/completions", json=BODY)).status_code == 502
+
+        async def circuit() -> dict[str, object]:
+            row: dict[str, object] = (await http.get("/admin/providers")).json()["deployments"][0]
+            return row
+
+        assert (await circuit())["circuit_open"] is True
+        await asyncio.sleep(3.0)  # past the first cool-down (2 s +/- 20 %)
+        # Its GET /models went unanswered, so it stayed open without a client request spent.
+        assert (await circuit())["circuit_open"] is True

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from gateway.state.circuit import CONSECUTIVE_FAILURES, Breaker, cooldown_s, is_open, step
+from gateway.state.circuit import (
+    CONSECUTIVE_FAILURES,
+    Breaker,
+    cooldown_s,
+    half_open,
+    held_open,
+    is_open,
+    step,
+)
 
 
 def fail(b: Breaker, now: float, *, rate: float = 0.0, attempts: float = 0.0) -> Breaker:
@@ -42,3 +50,12 @@ def test_cooldown_doubles_with_jitter_and_a_cap() -> None:
     assert cooldown_s(1, 0.0) == 2.0 * 0.8
     assert cooldown_s(2, 0.999) < 4.0 * 1.2
     assert cooldown_s(30, 0.5) == 30.0
+
+
+def test_a_failed_free_probe_holds_the_circuit_open_for_longer() -> None:
+    b = Breaker(streak=5, open_until=50.0, opens=1)
+    assert not half_open(b, 49.0) and half_open(b, 50.0)
+    held = held_open(b, 50.0, 0.5)
+    assert held.opens == 2 and held.open_until == 50.0 + cooldown_s(2, 0.5)
+    assert is_open(held, 51.0)
+    assert not half_open(Breaker(), 100.0)  # never opened: nothing to probe
