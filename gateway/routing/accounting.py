@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from gateway.ledger.pricing import cost_usd
 from gateway.ledger.record import SpendRecord
@@ -16,25 +16,29 @@ if TYPE_CHECKING:
     from gateway.upstream.base import Usage
 
 
-def _timing(req: ChatRequest) -> tuple[datetime, float]:
+def _record(req: ChatRequest, **fields: Any) -> SpendRecord:
+    """The fields every row has, from the request; the rest as given."""
     latency_ms = (time.perf_counter() - req.received) * 1000
-    return datetime.now(UTC) - timedelta(milliseconds=latency_ms), latency_ms
+    return SpendRecord(
+        created_at=datetime.now(UTC) - timedelta(milliseconds=latency_ms),
+        request_id=req.request_id,
+        endpoint=req.endpoint,
+        requested_model=req.model,
+        stream=req.stream,
+        latency_ms=latency_ms,
+        team=req.team,
+        **fields,
+    )
 
 
 def success_record(
     served: Served, usage: Usage, *, ttft_ms: float | None = None, error_type: str | None = None
 ) -> SpendRecord:
-    req, dep = served.request, served.deployment
-    created_at, latency_ms = _timing(req)
-    return SpendRecord(
-        created_at=created_at,
-        request_id=req.request_id,
-        endpoint=req.endpoint,
-        requested_model=req.model,
-        stream=req.stream,
+    dep = served.deployment
+    return _record(
+        served.request,
         status_code=200,
         attempts=served.attempts,
-        latency_ms=latency_ms,
         policy=served.route.name,
         provider=dep.provider,
         deployment=dep.id,
@@ -46,25 +50,17 @@ def success_record(
         reasoning_tokens=usage.reasoning_tokens,
         cost_usd=cost_usd(dep, usage),
         ttft_ms=ttft_ms,
-        team=req.team,
         # A hedged request raced a runner-up; that attempt's cost shows as its own tag.
         tags={"hedged_with": served.hedged_with} if served.hedged_with else {},
     )
 
 
 def failure_record(req: ChatRequest, route: Route | None, exc: GatewayError) -> SpendRecord:
-    created_at, latency_ms = _timing(req)
-    return SpendRecord(
-        created_at=created_at,
-        request_id=req.request_id,
-        endpoint=req.endpoint,
-        requested_model=req.model,
-        stream=req.stream,
+    return _record(
+        req,
         status_code=exc.status_code,
         attempts=exc.attempts,
-        latency_ms=latency_ms,
         policy=route.name if route else None,
         error_type=exc.type,
         cost_usd=None,
-        team=req.team,
     )
