@@ -34,7 +34,10 @@ class Failover(_Strict):
 
 class Timeouts(_Strict):
     connect_ms: float | None = Field(default=None, gt=0)
-    read_ms: float | None = Field(default=None, gt=0)  # longest wait for the next byte
+    # First token of a stream (for a non-streamed request: the whole reply); failover after it.
+    first_token_ms: float | None = Field(default=None, gt=0)
+    read_ms: float | None = Field(default=None, gt=0)  # longest wait for the next byte (stalls)
+    total_ms: float | None = Field(default=None, gt=0)  # one attempt, stream included
 
 
 class Constraints(_Strict):

@@ -121,6 +121,8 @@ class _Ctx:
             deadline_s=failover.deadline_ms / 1000 if failover.deadline_ms else None,
             connect_timeout_s=timeouts.connect_ms / 1000 if timeouts.connect_ms else None,
             read_timeout_s=timeouts.read_ms / 1000 if timeouts.read_ms else None,
+            first_token_timeout_s=_s(timeouts.first_token_ms),
+            total_timeout_s=_s(timeouts.total_ms),
             prefer_owned_capacity=base.prefer_owned_capacity,
             hedge_after_ms=base.hedge_after_ms,
         )
@@ -142,3 +144,7 @@ class _Ctx:
 
     def _problem(self, loc: Loc, message: str, hint: str = "") -> None:
         self.problems.append(self.doc.problem(loc, message, hint))
+
+
+def _s(ms: float | None) -> float | None:
+    return ms / 1000 if ms else None

@@ -88,6 +88,8 @@ class Route:
     deadline_s: float | None = None
     connect_timeout_s: float | None = None
     read_timeout_s: float | None = None
+    first_token_timeout_s: float | None = None
+    total_timeout_s: float | None = None
     prefer_owned_capacity: bool = False
     hedge_after_ms: float | str | None = None  # a number, "auto" or None
     teams: Mapping[str, Route] = field(default_factory=dict)  # team -> its variant

@@ -19,6 +19,7 @@ from gateway.errors import (
     NoDeploymentAvailable,
     UpstreamError,
     UpstreamStatusError,
+    UpstreamTimeout,
 )
 from gateway.ledger.record import Ledger
 from gateway.routing.accounting import failure_record, success_record
@@ -34,6 +35,7 @@ from gateway.state.estimators import Outcome, OutcomeKind, Stats, to_stats
 from gateway.state.quota import Denied, Grant, header_headroom
 from gateway.state.store import Store
 from gateway.upstream.base import Call, Upstream, Usage
+from gateway.upstream.sse import error_event
 
 log = logging.getLogger("gateway.router")
 HEALTH_PROBE_S = 0.5  # how often circuits ending their cool-down are probed (free endpoint)
@@ -210,11 +212,17 @@ class Router:
             req, route, dep, grant, len(run.failures) + 1, 0.0, run.ranking, started=started
         )
         upstream = run.upstreams[dep.provider]
+        limit = _tighter(route.first_token_timeout_s, route.total_timeout_s)
         try:
-            if req.stream:
-                served.stream = await upstream.open_stream(call)
-            else:
-                served.reply = await upstream.complete(call)
+            try:
+                async with asyncio.timeout(limit):
+                    if req.stream:
+                        served.stream = await upstream.open_stream(call)
+                    else:
+                        served.reply = await upstream.complete(call)
+            except TimeoutError:
+                waited = (limit or 0.0) * 1000
+                raise UpstreamTimeout(f"no first token within {waited:.0f} ms") from None
         except UpstreamError as exc:
             run.upstream_s += time.perf_counter() - started
             await self._settle(served, kind_of(exc), usage=None)
@@ -312,9 +320,14 @@ class Router:
         assert stream is not None
         kind: OutcomeKind = "rejected"  # the client left: that says nothing about the vendor
         finished = False
+        total = served.route.total_timeout_s
         try:
             async for chunk in stream:
                 yield chunk
+                if total and time.perf_counter() - served.started > total:
+                    stream.truncated = True
+                    yield error_event(f"stream exceeded {total * 1000:.0f} ms", "stream_timeout")
+                    break
             finished = True
             kind = "error" if stream.truncated else "ok"
         finally:
@@ -362,3 +375,7 @@ class Router:
         )
         used = usage.prompt_tokens + usage.completion_tokens if usage else 0
         await self._store.settle(served.grant, outcome, used)
+
+
+def _tighter(a: float | None, b: float | None) -> float | None:
+    return min(a, b) if a is not None and b is not None else (a if a is not None else b)

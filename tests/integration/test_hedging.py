@@ -68,3 +68,35 @@ async def test_route_read_timeout_cuts_a_hanging_upstream_and_fails_over(
         assert r.status_code == 200
         assert r.headers["x-gateway-provider"] == "quick"
         assert r.headers["x-gateway-attempts"] == "2"
+
+
+async def test_first_token_timeout_fails_over_and_total_timeout_ends_a_long_stream(
+    fleet: FleetFactory,
+) -> None:
+    long_stream = VendorSpec(models=["m"], ttft_ms=5, tokens_per_s=20, output_tokens=200)  # ~10 s
+    policy = (
+        "routes:\n"
+        "  first:\n    targets: [slow/m, quick/m]\n    strategy: ordered\n"
+        "    timeouts: {first_token_ms: 200}\n"
+        "  total:\n    targets: [long/m]\n    timeouts: {total_ms: 400}\n"
+    )
+    async with (
+        fleet(
+            {"slow": SLOW, "quick": QUICK, "long": long_stream},
+            {**PRICES, "long": (1.0, 1.0)},
+            policies=policy,
+        ) as f,
+        httpx.AsyncClient(base_url=f.url, timeout=10) as http,
+    ):
+        r = await http.post(
+            "/v1/chat/completions", json={"model": "first", "messages": MSG, "stream": True}
+        )
+        assert r.status_code == 200
+        assert (r.headers["x-gateway-provider"], r.headers["x-gateway-attempts"]) == ("quick", "2")
+        r = await http.post(
+            "/v1/chat/completions", json={"model": "total", "messages": MSG, "stream": True}
+        )
+        assert r.status_code == 200
+        assert '"code":"stream_timeout"' in r.text
+        assert "data: [DONE]" not in r.text  # an honest end, not a clean one
+        assert f.vendors["long"].stats.requests == 1
