@@ -43,7 +43,7 @@ async def providers(request: Request) -> Response:
                 "provider_reported_headroom": est.hint_headroom,
                 "headroom": round(stats.headroom, 4),
                 "circuit_open": stats.circuit_open,
-                "credential_rejected": dep.provider in state.router.credential_failures,
+                "credential_rejected": dep.provider in state.router.credentials,
                 "limits": {
                     lim.scope: {
                         "rpm": lim.rpm,

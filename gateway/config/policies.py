@@ -74,6 +74,9 @@ class RouteSpec(_Strict):
     # No first token by then: race the runner-up, keep the first to answer, cancel the other.
     # "auto": the first candidate's predicted (peak) TTFT. Unset: no hedging.
     hedge_after_ms: float | Literal["auto"] | None = Field(default=None)
+    # A stream that breaks after its first byte is continued on the next candidate, prompted
+    # with the text already sent (see README for the caveats). Off: the client gets an error event.
+    resume: bool = False
     teams: dict[str, RouteOverride] = Field(default_factory=dict)
 
     @model_validator(mode="after")

@@ -125,6 +125,7 @@ class _Ctx:
             total_timeout_s=_s(timeouts.total_ms),
             prefer_owned_capacity=base.prefer_owned_capacity,
             hedge_after_ms=base.hedge_after_ms,
+            resume=base.resume,
         )
 
     def _weights(

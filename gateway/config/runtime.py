@@ -92,6 +92,7 @@ class Route:
     total_timeout_s: float | None = None
     prefer_owned_capacity: bool = False
     hedge_after_ms: float | str | None = None  # a number, "auto" or None
+    resume: bool = False
     teams: Mapping[str, Route] = field(default_factory=dict)  # team -> its variant
 
 

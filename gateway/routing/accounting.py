@@ -35,6 +35,12 @@ def success_record(
     served: Served, usage: Usage, *, ttft_ms: float | None = None, error_type: str | None = None
 ) -> SpendRecord:
     dep = served.deployment
+    cost = cost_usd(dep, usage)
+    tags = {"hedged_with": served.hedged_with} if served.hedged_with else {}
+    if served.carried is not None:  # a resumed stream: the broken first half is billed here too
+        tags["resumed_from"] = served.carried[0]
+        if cost is not None and served.carried[1] is not None:
+            cost += served.carried[1]
     return _record(
         served.request,
         status_code=200,
@@ -48,10 +54,9 @@ def success_record(
         completion_tokens=usage.completion_tokens,
         cached_tokens=usage.cached_tokens,
         reasoning_tokens=usage.reasoning_tokens,
-        cost_usd=cost_usd(dep, usage),
+        cost_usd=cost,
         ttft_ms=ttft_ms,
-        # A hedged request raced a runner-up; that attempt's cost shows as its own tag.
-        tags={"hedged_with": served.hedged_with} if served.hedged_with else {},
+        tags=tags,  # a hedge's or a resume's other deployment, so its cost can be traced
     )
 
 

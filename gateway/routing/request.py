@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from gateway.config.runtime import Deployment, Route
@@ -27,6 +28,7 @@ class ChatRequest:
     endpoint: str = "/v1/chat/completions"
     team: str | None = None
     policy: str | None = None  # the x-gateway-policy header
+    continuation: bool = False  # a resumed stream's second half: not resumed again
 
 
 @dataclass(slots=True)
@@ -42,3 +44,5 @@ class Served:
     stream: StreamReply | None = None
     started: float = 0.0  # when the winning attempt started (perf_counter)
     hedged_with: str | None = None  # the runner-up raced against it, if the request was hedged
+    resumed: bool = False  # its stream broke and a continuation took over (and bills the row)
+    carried: tuple[str, Decimal | None] | None = None  # a continuation: (first deployment, cost)

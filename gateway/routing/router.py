@@ -21,25 +21,29 @@ from gateway.errors import (
     UpstreamStatusError,
     UpstreamTimeout,
 )
+from gateway.ledger.pricing import cost_usd
 from gateway.ledger.record import Ledger
 from gateway.routing.accounting import failure_record, success_record
 from gateway.routing.failures import exhausted, kind_of
+from gateway.routing.health import RejectedCredentials, probe_open_circuits
 from gateway.routing.output_estimate import OutputEstimate
 from gateway.routing.policy import resolve
 from gateway.routing.request import ChatRequest, Served
 from gateway.routing.run import Failed, Run, backoff_s, cancel
 from gateway.routing.scoring import QUOTA_EXHAUSTED, Draws, Excluded, Ranking, rank
 from gateway.routing.tokens import TokenCounter
-from gateway.state.circuit import half_open
 from gateway.state.estimators import Outcome, OutcomeKind, Stats, to_stats
 from gateway.state.quota import Denied, Grant, header_headroom
 from gateway.state.store import Store
-from gateway.upstream.base import Call, Upstream, Usage
+from gateway.upstream.base import Call, StreamReply, Upstream, Usage
 from gateway.upstream.sse import error_event
 
 log = logging.getLogger("gateway.router")
+CONTINUE_PROMPT = (
+    "Your previous message was cut off. Continue it exactly from where it stopped, "
+    "without repeating anything and without any preamble."
+)
 HEALTH_PROBE_S = 0.5  # how often circuits ending their cool-down are probed (free endpoint)
-CREDENTIAL_RETRY_S = 300.0  # a provider that refused our key is retried after this
 
 
 class Router:
@@ -66,8 +70,7 @@ class Router:
         self._pending: set[asyncio.Task[None]] = set()
         self._rng = rng or random.Random()
         self._clock = clock
-        # provider -> (HTTP status, when): our key was refused; shown in /admin/providers
-        self.credential_failures: dict[str, tuple[int, float]] = {}
+        self.credentials = RejectedCredentials()  # providers that refused our key
 
     def rank(self, req: ChatRequest, route: Route) -> Ranking:
         snapshot = self._store.snapshot()
@@ -95,43 +98,12 @@ class Router:
         if route.excluded:  # ruled out by the policy or the request: shown by explain
             ruled_out = tuple(Excluded(d, why) for d, why in route.excluded)
             ranking = replace(ranking, excluded=ruled_out + ranking.excluded)
-        if self.credential_failures:
-            ranking = self._without_rejected_credentials(ranking)
-        return ranking
-
-    def _reject_credentials(self, provider: str, status: int) -> None:
-        if provider not in self.credential_failures:
-            log.error(
-                "provider %s rejected our API key (HTTP %d): taken out of routing for %.0f s; "
-                "check its api_key_env",
-                provider,
-                status,
-                CREDENTIAL_RETRY_S,
-            )
-        self.credential_failures[provider] = (status, self._clock())
-
-    def _without_rejected_credentials(self, ranking: Ranking) -> Ranking:
-        now = self._clock()
-        for provider, (_, since) in list(self.credential_failures.items()):
-            if now - since > CREDENTIAL_RETRY_S:
-                del self.credential_failures[provider]  # try the key again
-        kept = [s for s in ranking.ranked if s.deployment.provider not in self.credential_failures]
-        if len(kept) == len(ranking.ranked):
-            return ranking
-        dropped = tuple(
-            Excluded(
-                s.deployment,
-                f"credential rejected (HTTP {self.credential_failures[s.deployment.provider][0]})",
-            )
-            for s in ranking.ranked
-            if s.deployment.provider in self.credential_failures
-        )
-        return replace(ranking, ranked=tuple(kept), excluded=ranking.excluded + dropped)
+        return self.credentials.filter(ranking, self._clock())
 
     def swap(self, config: Config, upstreams: Mapping[str, Upstream]) -> None:
         """A reload: new requests use the new config; those in flight keep what they hold."""
         self.config, self._upstreams = config, upstreams
-        self.credential_failures.clear()  # a reload may bring the fixed key
+        self.credentials.clear()  # a reload may bring the fixed key
 
     def resolve(self, req: ChatRequest) -> Route:
         return resolve(self.config, req.model, req.hints, team=req.team, policy=req.policy)
@@ -206,6 +178,7 @@ class Router:
             req.request_id,
             connect_timeout_s=route.connect_timeout_s,
             read_timeout_s=route.read_timeout_s,
+            resume=route.resume and req.stream and not req.continuation,  # = _resumable
         )
         started = time.perf_counter()
         served = Served(
@@ -227,7 +200,7 @@ class Router:
             run.upstream_s += time.perf_counter() - started
             await self._settle(served, kind_of(exc), usage=None)
             if isinstance(exc, UpstreamStatusError) and exc.upstream_status in (401, 403):
-                self._reject_credentials(dep.provider, exc.upstream_status)
+                self.credentials.reject(dep.provider, exc.upstream_status, self._clock())
             if not exc.is_retryable:
                 exc.attempts = len(run.failures) + 1
                 raise
@@ -244,24 +217,12 @@ class Router:
             self._background(self._settle(served, "ok", usage=reply.usage, headers=reply.headers))
         return served
 
-    async def probe_open_circuits(self) -> None:
-        """As a circuit's cool-down ends, ask a free question (GET /models) before any client
-        request is risked on it: no answer keeps it open, longer."""
-        snapshot, now = self._store.snapshot(), self._clock()
-        for dep in self.config.deployments.values():
-            est = snapshot.get(dep.id)
-            upstream = self._upstreams.get(dep.provider)
-            if est is None or upstream is None or not half_open(est.breaker, now):
-                continue
-            if not await upstream.probe():
-                log.info("%s does not answer its health probe: circuit stays open", dep.id)
-                await self._store.hold_open(dep.id)
-
     async def health_loop(self, interval_s: float = HEALTH_PROBE_S) -> None:
+        """As circuits end their cool-down, probe them on a free endpoint (health.py)."""
         while True:
             await asyncio.sleep(interval_s)
             try:
-                await self.probe_open_circuits()
+                await probe_open_circuits(self.config, self._upstreams, self._store, self._clock())
             except Exception:  # the loop must outlive any one bad probe
                 log.exception("health probe failed")
 
@@ -328,6 +289,9 @@ class Router:
                     stream.truncated = True
                     yield error_event(f"stream exceeded {total * 1000:.0f} ms", "stream_timeout")
                     break
+            if stream.failure is not None and _resumable(served):  # its break was left to us
+                async for chunk in self._resume(served, stream):
+                    yield chunk
             finished = True
             kind = "error" if stream.truncated else "ok"
         finally:
@@ -346,9 +310,47 @@ class Router:
                 error = None if finished else "client_cancelled"
                 if stream.truncated:
                     error = "stream_truncated"
-                self._submit(
-                    success_record(served, usage, ttft_ms=stream.ttft_ms, error_type=error)
-                )
+                if not served.resumed:  # else the continuation's row carries this half
+                    record = success_record(served, usage, ttft_ms=stream.ttft_ms, error_type=error)
+                    self._submit(record)
+
+    async def _resume(self, served: Served, broken: StreamReply) -> AsyncIterator[bytes]:
+        """Continue a broken stream on the next candidate, prompted with the text already sent;
+        the client sees one stream. If none can, the break is reported as an error event."""
+        req = served.request
+        messages = list(req.body.get("messages") or ())
+        messages += [
+            {"role": "assistant", "content": broken.partial_text()},
+            {"role": "user", "content": CONTINUE_PROMPT},
+        ]
+        follow = replace(req, body={**req.body, "messages": messages}, continuation=True)
+        run = Run(
+            follow,
+            served.route,
+            served.ranking,
+            self._upstreams,
+            self._reserve_tokens(follow, served.route),
+        )
+        for scored in served.ranking.ranked:
+            dep = scored.deployment
+            if dep.id == served.deployment.id:
+                continue
+            grant = await self._store.reserve(dep, run.tokens)
+            if isinstance(grant, Denied):
+                continue
+            try:
+                second = await self._attempt(run, dep, grant)
+            except Failed:
+                continue
+            first_usage = Usage(served.request.demand.prompt_tokens, broken.completion_events)
+            second.carried = (served.deployment.id, cost_usd(served.deployment, first_usage))
+            served.resumed = True
+            log.info("stream from %s broke: resumed on %s", served.deployment.id, dep.id)
+            async for chunk in self.relay(second):
+                yield chunk
+            return
+        assert broken.failure is not None
+        yield error_event(*broken.failure)
 
     def _submit(self, record: Any) -> None:
         if self._ledger is not None:
@@ -379,3 +381,8 @@ class Router:
 
 def _tighter(a: float | None, b: float | None) -> float | None:
     return min(a, b) if a is not None and b is not None else (a if a is not None else b)
+
+
+def _resumable(served: Served) -> bool:
+    """Whether this attempt's stream defers a break to the router (Call.resume was set)."""
+    return served.route.resume and served.request.stream and not served.request.continuation

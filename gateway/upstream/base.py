@@ -26,6 +26,7 @@ class Call:
     request_id: str
     connect_timeout_s: float | None = None  # the route's, overriding the provider's
     read_timeout_s: float | None = None
+    resume: bool = False  # collect the text and defer a break's error event (route resume)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,8 +46,15 @@ class StreamReply(Protocol):
     usage: Usage | None  # known once the stream is exhausted
     completion_events: int  # content events relayed (a token count when usage is missing)
     truncated: bool  # the upstream ended without [DONE]
+    # With Call.resume, a break is not relayed as an error event but left here (message, code)
+    # for the router, which may continue the answer elsewhere.
+    failure: tuple[str, str] | None
 
     def __aiter__(self) -> AsyncIterator[bytes]: ...
+
+    def partial_text(self) -> str:
+        """The answer's text relayed so far (collected only with Call.resume)."""
+        ...
 
     async def aclose(self) -> None: ...
 

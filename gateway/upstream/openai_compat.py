@@ -22,6 +22,7 @@ from gateway.upstream.base import Call, Reply, Usage
 from gateway.upstream.sse import (
     DONE,
     EventSplitter,
+    delta_text,
     error_event,
     parse_usage,
     usage_of,
@@ -109,7 +110,9 @@ class OpenAICompatUpstream:
             finally:
                 await response.aclose()
             raise status_error(response.status_code, content, response.headers)
-        stream = SseStream(response, strip_usage=not call.client_wants_usage, started=started)
+        stream = SseStream(
+            response, strip_usage=not call.client_wants_usage, started=started, resume=call.resume
+        )
         try:
             await stream.prime()
         except BaseException:
@@ -169,7 +172,9 @@ class OpenAICompatUpstream:
 class SseStream:
     """Relays an upstream SSE body event by event, noting TTFT and the usage chunk on the way."""
 
-    def __init__(self, response: httpx.Response, *, strip_usage: bool, started: float) -> None:
+    def __init__(
+        self, response: httpx.Response, *, strip_usage: bool, started: float, resume: bool = False
+    ) -> None:
         self._response = response
         self._raw = response.aiter_raw()
         self._strip_usage = strip_usage
@@ -183,6 +188,9 @@ class SseStream:
         self.completion_events = 0
         self.truncated = False
         self.malformed = False
+        self.failure: tuple[str, str] | None = None
+        self._resume = resume
+        self._text: list[str] = []
 
     async def prime(self) -> None:
         """Read until the first event: until then the router may still fail over."""
@@ -208,22 +216,25 @@ class SseStream:
             except StopAsyncIteration:
                 break
             except httpx.HTTPError as exc:
-                self.truncated = True
-                yield error_event(
-                    f"upstream stream broke: {type(exc).__name__}", "upstream_stream_error"
+                self.failure = (
+                    f"upstream stream broke: {type(exc).__name__}",
+                    "upstream_stream_error",
                 )
-                return
+                break
             events = self._filter(self._splitter.feed(chunk))
             if events:
                 yield b"".join(events)
         if self.malformed:
+            self.failure = ("upstream sent a malformed event", "upstream_malformed_chunk")
+        elif not self._done and self.failure is None:
+            self.failure = ("upstream ended the stream before [DONE]", "upstream_stream_truncated")
+        if self.failure is not None:
             self.truncated = True
-            yield error_event("upstream sent a malformed event", "upstream_malformed_chunk")
-        elif not self._done:
-            self.truncated = True
-            yield error_event(
-                "upstream ended the stream before [DONE]", "upstream_stream_truncated"
-            )
+            if not self._resume:  # else the router decides: continue elsewhere, or report it
+                yield error_event(*self.failure)
+
+    def partial_text(self) -> str:
+        return "".join(self._text)
 
     def _filter(self, events: list[bytes]) -> list[bytes]:
         out = []
@@ -243,6 +254,8 @@ class SseStream:
                     continue
             if event.startswith(b"data:"):
                 self.completion_events += 1
+                if self._resume:
+                    self._text.append(delta_text(event))
             out.append(event + b"\n\n")
         return out
 

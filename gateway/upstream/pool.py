@@ -269,6 +269,10 @@ class _PoolStream:
         self.usage = inner.usage
         self.completion_events = inner.completion_events
         self.truncated = inner.truncated
+        self.failure = inner.failure
+
+    def partial_text(self) -> str:
+        return self._inner.partial_text()
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         inner = self._inner
@@ -281,7 +285,7 @@ class _PoolStream:
     def _sync(self) -> None:
         inner = self._inner
         self.usage, self.completion_events = inner.usage, inner.completion_events
-        self.truncated = inner.truncated
+        self.truncated, self.failure = inner.truncated, inner.failure
 
     async def aclose(self) -> None:
         try:

@@ -57,6 +57,21 @@ def well_formed(event: bytes) -> bool:
     return True
 
 
+def delta_text(event: bytes) -> str:
+    """The content of a chunk's first choice ("" if none): parsed only for resumable routes."""
+    payload = _data_of(event)
+    try:
+        obj = orjson.loads(payload) if payload else None
+    except orjson.JSONDecodeError:
+        return ""
+    choices = obj.get("choices") if isinstance(obj, dict) else None
+    if not choices or not isinstance(choices[0], dict):
+        return ""
+    delta = choices[0].get("delta")
+    content = delta.get("content") if isinstance(delta, dict) else None
+    return content if isinstance(content, str) else ""
+
+
 def parse_usage(raw: object) -> Usage | None:
     if not isinstance(raw, dict):
         return None

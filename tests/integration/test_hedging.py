@@ -100,3 +100,34 @@ async def test_first_token_timeout_fails_over_and_total_timeout_ends_a_long_stre
         assert '"code":"stream_timeout"' in r.text
         assert "data: [DONE]" not in r.text  # an honest end, not a clean one
         assert f.vendors["long"].stats.requests == 1
+
+
+async def test_resume_continues_a_broken_stream_on_the_next_candidate(fleet: FleetFactory) -> None:
+    cut = QUICK.model_copy(update={"output_tokens": 8, "fault": "cut", "fault_after_chunks": 3})
+    whole = QUICK.model_copy(update={"output_tokens": 8})
+    policy = "routes:\n  chat:\n    targets: [a/m, b/m]\n    strategy: ordered\n    resume: true\n"
+    ledger = ListLedger()
+    async with (
+        fleet(
+            {"a": cut, "b": whole},
+            {"a": (1.0, 1.0), "b": (2.0, 2.0)},
+            policies=policy,
+            ledger=ledger,
+        ) as f,
+        httpx.AsyncClient(base_url=f.url, timeout=10) as http,
+    ):
+        body = {"model": "chat", "messages": MSG, "stream": True}
+        r = await http.post("/v1/chat/completions", json=body)
+        assert r.status_code == 200 and r.headers["x-gateway-provider"] == "a"
+        assert '"error"' not in r.text  # one uninterrupted stream for the client
+        assert r.text.endswith("data: [DONE]\n\n")
+        assert f.vendors["b"].stats.requests == 1  # the continuation
+        for _ in range(40):
+            if ledger.records:
+                break
+            await asyncio.sleep(0.05)
+        plain = await http.post("/v1/chat/completions", json={**body, "model": "a/m"})
+        assert '"type":"upstream_error"' in plain.text  # without resume: reported
+    row = next(rec for rec in ledger.records if rec.requested_model == "chat")
+    assert row.deployment == "b/m" and row.tags == {"resumed_from": "a/m"}
+    assert row.error_type is None and row.cost_usd is not None
