@@ -22,7 +22,7 @@ class SpendRecord:
     provider: str | None = None
     deployment: str | None = None
     upstream_model: str | None = None
-    error_type: str | None = None  # OpenAI error type, "client_cancelled", "stream_truncated"
+    error_type: str | None = None  # OpenAI error type, "client_cancelled", "partial"
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cached_tokens: int = 0

@@ -309,7 +309,7 @@ class Router:
                     self._outputs.observe(served.route.name, usage.completion_tokens)
                 error = None if finished else "client_cancelled"
                 if stream.truncated:
-                    error = "stream_truncated"
+                    error = "partial"  # the stream broke after its first byte
                 if not served.resumed:  # else the continuation's row carries this half
                     record = success_record(served, usage, ttft_ms=stream.ttft_ms, error_type=error)
                     self._submit(record)
