@@ -22,7 +22,7 @@ from gateway.errors import (
     UpstreamTimeout,
 )
 from gateway.ledger.pricing import cost_usd
-from gateway.ledger.record import Ledger
+from gateway.ledger.record import Ledger, SpendRecord
 from gateway.routing.accounting import failure_record, success_record
 from gateway.routing.failures import exhausted, kind_of
 from gateway.routing.health import RejectedCredentials, probe_open_circuits
@@ -352,7 +352,7 @@ class Router:
         assert broken.failure is not None
         yield error_event(*broken.failure)
 
-    def _submit(self, record: Any) -> None:
+    def _submit(self, record: SpendRecord) -> None:
         if self._ledger is not None:
             self._ledger.submit(record)
 
