@@ -29,7 +29,7 @@ from gateway.routing.health import RejectedCredentials, probe_open_circuits
 from gateway.routing.output_estimate import OutputEstimate
 from gateway.routing.policy import resolve
 from gateway.routing.request import ChatRequest, Served
-from gateway.routing.run import Failed, Run, backoff_s, cancel
+from gateway.routing.run import HEDGE_LOST, Failed, Run, backoff_s, cancel
 from gateway.routing.scoring import QUOTA_EXHAUSTED, Draws, Excluded, Ranking, rank
 from gateway.routing.tokens import TokenCounter
 from gateway.state.estimators import Outcome, OutcomeKind, Stats, to_stats
@@ -207,8 +207,11 @@ class Router:
             log.info("attempt on %s failed (%s), trying the next candidate", dep.id, exc.message)
             run.failures.append((dep, exc))
             raise Failed from exc
-        except asyncio.CancelledError:  # a hedge that lost the race: no signal, free the slot
-            await self._settle(served, "rejected", usage=None)
+        except asyncio.CancelledError as exc:
+            # A lost hedge race says "slower than the time it had" (so a slow vendor stops being
+            # raced forever); a client that left says nothing. Either way its slot is freed.
+            lost = bool(exc.args) and exc.args[0] == HEDGE_LOST
+            await self._settle(served, "slow" if lost else "rejected", usage=None)
             raise
         served.upstream_s = time.perf_counter() - started
         if served.reply is not None:

@@ -45,12 +45,15 @@ def backoff_s(attempt: int, last: UpstreamError) -> float:
     return min(0.1 * 2.0 ** (attempt - 1), 2.0)
 
 
+HEDGE_LOST = "hedge lost"  # the cancel message of the attempt that lost a hedge race
+
+
 async def cancel(task: asyncio.Task[Served]) -> None:
     """Stop the losing attempt: its connection closes, so the vendor stops generating."""
     if task.done():
         if task.exception() is None and (stream := task.result().stream) is not None:
             await stream.aclose()
         return
-    task.cancel()
+    task.cancel(HEDGE_LOST)
     with contextlib.suppress(asyncio.CancelledError, Failed, UpstreamError):
         await task

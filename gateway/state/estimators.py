@@ -9,7 +9,8 @@ from typing import Literal
 from gateway.state.circuit import Breaker, is_open, step
 
 # "rejected": the upstream refused the request itself (a 4xx of the client's making): no signal.
-OutcomeKind = Literal["ok", "error", "timeout", "rate_limited", "rejected"]
+# "slow": it lost a hedge race: no failure, but its first token is later than the time it had.
+OutcomeKind = Literal["ok", "error", "timeout", "rate_limited", "rejected", "slow"]
 
 LATENCY_TAU_S = 5.0  # how fast a latency estimate forgets a spike once samples come in lower
 FAIL_TAU_S = 10.0  # how long failures weigh; the +1 prior lets an idle provider's rate decay to 0
@@ -77,7 +78,7 @@ def apply(est: Estimate, outcome: Outcome) -> Estimate:
     if outcome.kind == "rejected":
         return est
     dt = outcome.at - est.updated_at if est.updated_at else 0.0
-    failed = outcome.kind != "ok"
+    failed = outcome.kind not in ("ok", "slow")
     fails = decay(est.fails, dt) + (1.0 if failed else 0.0)
     total = decay(est.total, dt) + 1.0
     ttft, tpot = est.ttft_ms, est.tpot_ms
@@ -96,7 +97,7 @@ def apply(est: Estimate, outcome: Outcome) -> Estimate:
             sample = max(outcome.latency_ms - decode_ms, outcome.latency_ms * MIN_TTFT_SHARE)
             ttft = peak_ewma(ttft, sample, dt)
         latency = peak_ewma(latency, outcome.latency_ms, dt)
-    elif outcome.kind == "timeout":
+    elif outcome.kind in ("timeout", "slow"):
         # A timeout is evidence of slowness; a fast error is not evidence of speed.
         ttft = peak_ewma(ttft, outcome.latency_ms, dt)
     breaker = step(

@@ -40,3 +40,12 @@ def test_timeout_counts_as_slow_and_rejected_counts_as_nothing() -> None:
     est = apply(Estimate(), Outcome("a/m", "timeout", 1.0, latency_ms=5000))
     assert est.ttft_ms == 5000 and est.fails == 1.0
     assert apply(est, Outcome("a/m", "rejected", 2.0, latency_ms=3)) == est
+
+
+def test_a_lost_hedge_race_makes_it_look_slower_without_a_failure() -> None:
+    est = apply(
+        Estimate(), Outcome("a/m", "ok", 1.0, latency_ms=300, ttft_ms=100, completion_tokens=5)
+    )
+    est = apply(est, Outcome("a/m", "slow", 1.1, latency_ms=400))  # raced, lost after 400 ms
+    assert est.ttft_ms == 400
+    assert est.fails == 0.0
