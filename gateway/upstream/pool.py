@@ -143,6 +143,18 @@ class PoolUpstream:
     # -- the Upstream protocol --------------------------------------------------------------
 
     async def complete(self, call: Call) -> Reply:
+        try:
+            return await self._complete(call)
+        except UpstreamConnectError:  # that replica is out now (_failed): another may serve
+            return await self._complete(call)
+
+    async def open_stream(self, call: Call) -> StreamReply:
+        try:
+            return await self._open_stream(call)
+        except UpstreamConnectError:  # as above; nothing reached the client yet
+            return await self._open_stream(call)
+
+    async def _complete(self, call: Call) -> Reply:
         index, tokens = self._pick(call)
         r = self.replicas[index]
         started = time.monotonic()
@@ -157,7 +169,7 @@ class PoolUpstream:
         self._succeeded(r, started, reply.usage)
         return reply
 
-    async def open_stream(self, call: Call) -> StreamReply:
+    async def _open_stream(self, call: Call) -> StreamReply:
         index, tokens = self._pick(call)
         r = self.replicas[index]
         started = time.monotonic()

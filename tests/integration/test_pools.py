@@ -6,6 +6,7 @@ the excess goes to the vendor that meets the TTFT target, no replica passes its 
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import httpx
@@ -61,3 +62,30 @@ async def test_admin_reports_the_pool_and_its_effective_price(tmp_path: Path) ->
     assert [r["healthy"] for r in pool["replicas"]] == [True, True]
     assert all(r["metrics_age_s"] is not None for r in pool["replicas"])
     assert rows[f"pool/{pools.MODEL}"]["price_per_mtok"] == {"input": 0.0, "output": 0.0}
+
+
+async def test_a_dead_replica_is_retried_on_its_sibling_inside_the_pool(tmp_path: Path) -> None:
+    async with run_sim(pools.sim_config()) as vendors:
+        (tmp_path / "policies").mkdir()
+        providers = tmp_path / "providers.yaml"
+        providers.write_text(pools.providers_yaml(vendors, affinity=False))
+        settings = Settings(
+            providers=providers,
+            policies=tmp_path / "policies",
+            database_url=f"sqlite:///{tmp_path / 'ledger.db'}",
+            ledger_spool_dir=tmp_path / "spool",
+            watch_config=False,
+        )
+        async with (
+            serve_in_loop(create_app(settings, env={})) as url,
+            httpx.AsyncClient(base_url=url, timeout=10) as http,
+        ):
+            # Pinned to the pool (one attempt, no failover to a vendor): the pool must cope.
+            body = {"model": f"pool/{pools.MODEL}", "messages": [{"role": "user", "content": "hi"}]}
+            assert (await http.post("/v1/chat/completions", json=body)).status_code == 200
+            await asyncio.sleep(0.5)  # both replicas scraped: idle and healthy
+            await vendors["pool-0"].stop()  # dies; its metrics still look fresh for ~2 s
+            for stream in (False, True, False, True, False, True):
+                r = await http.post("/v1/chat/completions", json={**body, "stream": stream})
+                assert r.status_code == 200, r.text
+                assert r.headers["x-gateway-provider"] == "pool"
