@@ -99,9 +99,12 @@ async def _body(receive: Receive) -> bytes:
 def _headers(served: Served, t0: float) -> list[tuple[bytes, bytes]]:
     overhead_ms = max((time.perf_counter() - t0 - served.upstream_s) * 1000, 0.0)
     dep = served.deployment
-    return [
+    headers = [
         (b"x-gateway-provider", dep.provider.encode()),
         (b"x-gateway-deployment", dep.id.encode()),
         (b"x-gateway-attempts", b"%d" % served.attempts),
         (b"x-gateway-overhead-ms", b"%.3f" % overhead_ms),
     ]
+    if served.hedged_with:  # the runner-up raced (and cancelled): not counted in attempts
+        headers.append((b"x-gateway-hedged-with", served.hedged_with.encode()))
+    return headers

@@ -40,6 +40,7 @@ async def test_late_first_token_is_hedged_and_the_loser_cancelled(
         assert r.status_code == 200
         assert r.headers["x-gateway-provider"] == "quick"  # the runner-up answered first
         assert r.headers["x-gateway-attempts"] == "1"
+        assert r.headers["x-gateway-hedged-with"] == "slow/m"
         if stream:
             assert r.text.endswith("data: [DONE]\n\n")
         for _ in range(100):  # the slow one's request was cancelled, not left running
