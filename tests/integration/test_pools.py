@@ -7,6 +7,8 @@ the excess goes to the vendor that meets the TTFT target, no replica passes its 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
@@ -15,7 +17,7 @@ from bench import pools
 from gateway.app import create_app
 from gateway.embedded import serve_in_loop
 from gateway.settings import Settings
-from gateway.sim import run_sim
+from gateway.sim import SimVendor, run_sim
 
 LADDER = [0.1, 0.5, 2.0, 3.0]
 
@@ -36,11 +38,18 @@ async def test_pool_fills_first_then_spills_to_the_vendor_that_meets_the_target(
     assert overall["p95"] <= pools.TTFT_TARGET_MS * 1.5  # within the target, with a margin
 
 
-async def test_admin_reports_the_pool_and_its_effective_price(tmp_path: Path) -> None:
+BODY = {"model": f"pool/{pools.MODEL}", "messages": [{"role": "user", "content": "hi"}]}
+
+
+@asynccontextmanager
+async def pool_gateway(
+    tmp_path: Path, *, affinity: bool
+) -> AsyncIterator[tuple[dict[str, SimVendor], httpx.AsyncClient]]:
+    """The simulated pool and vendors of bench/pools.py behind a gateway on loopback."""
     async with run_sim(pools.sim_config()) as vendors:
         (tmp_path / "policies").mkdir()
         providers = tmp_path / "providers.yaml"
-        providers.write_text(pools.providers_yaml(vendors, affinity=True))
+        providers.write_text(pools.providers_yaml(vendors, affinity=affinity))
         settings = Settings(
             providers=providers,
             policies=tmp_path / "policies",
@@ -52,10 +61,14 @@ async def test_admin_reports_the_pool_and_its_effective_price(tmp_path: Path) ->
             serve_in_loop(create_app(settings, env={})) as url,
             httpx.AsyncClient(base_url=url, timeout=10) as http,
         ):
-            body = {"model": f"pool/{pools.MODEL}", "messages": [{"role": "user", "content": "hi"}]}
-            r = await http.post("/v1/chat/completions", json=body)
-            assert r.status_code == 200 and r.headers["x-gateway-provider"] == "pool"
-            rows = {d["id"]: d for d in (await http.get("/admin/providers")).json()["deployments"]}
+            yield vendors, http
+
+
+async def test_admin_reports_the_pool_and_its_effective_price(tmp_path: Path) -> None:
+    async with pool_gateway(tmp_path, affinity=True) as (_, http):
+        r = await http.post("/v1/chat/completions", json=BODY)
+        assert r.status_code == 200 and r.headers["x-gateway-provider"] == "pool"
+        rows = {d["id"]: d for d in (await http.get("/admin/providers")).json()["deployments"]}
     pool = rows[f"pool/{pools.MODEL}"]["pool"]
     assert pool["billing"] == "reserved"
     assert pool["effective_usd_per_mtok"] > 0
@@ -65,27 +78,12 @@ async def test_admin_reports_the_pool_and_its_effective_price(tmp_path: Path) ->
 
 
 async def test_a_dead_replica_is_retried_on_its_sibling_inside_the_pool(tmp_path: Path) -> None:
-    async with run_sim(pools.sim_config()) as vendors:
-        (tmp_path / "policies").mkdir()
-        providers = tmp_path / "providers.yaml"
-        providers.write_text(pools.providers_yaml(vendors, affinity=False))
-        settings = Settings(
-            providers=providers,
-            policies=tmp_path / "policies",
-            database_url=f"sqlite:///{tmp_path / 'ledger.db'}",
-            ledger_spool_dir=tmp_path / "spool",
-            watch_config=False,
-        )
-        async with (
-            serve_in_loop(create_app(settings, env={})) as url,
-            httpx.AsyncClient(base_url=url, timeout=10) as http,
-        ):
-            # Pinned to the pool (one attempt, no failover to a vendor): the pool must cope.
-            body = {"model": f"pool/{pools.MODEL}", "messages": [{"role": "user", "content": "hi"}]}
-            assert (await http.post("/v1/chat/completions", json=body)).status_code == 200
-            await asyncio.sleep(0.5)  # both replicas scraped: idle and healthy
-            await vendors["pool-0"].stop()  # dies; its metrics still look fresh for ~2 s
-            for stream in (False, True, False, True, False, True):
-                r = await http.post("/v1/chat/completions", json={**body, "stream": stream})
-                assert r.status_code == 200, r.text
-                assert r.headers["x-gateway-provider"] == "pool"
+    async with pool_gateway(tmp_path, affinity=False) as (vendors, http):
+        # Pinned to the pool (one attempt, no failover to a vendor): the pool must cope.
+        assert (await http.post("/v1/chat/completions", json=BODY)).status_code == 200
+        await asyncio.sleep(0.5)  # both replicas scraped: idle and healthy
+        await vendors["pool-0"].stop()  # dies; its metrics still look fresh for ~2 s
+        for stream in (False, True, False, True, False, True):
+            r = await http.post("/v1/chat/completions", json={**BODY, "stream": stream})
+            assert r.status_code == 200, r.text
+            assert r.headers["x-gateway-provider"] == "pool"
