@@ -26,7 +26,7 @@ from gateway.reload import Reloader
 from gateway.routing.router import Router
 from gateway.routing.tokens import TokenCounter
 from gateway.settings import Settings
-from gateway.state.factory import build_store
+from gateway.state.factory import build_store, pool_share_for
 from gateway.state.overlay import OverlayStore
 from gateway.state.store import Store
 from gateway.upstream.pool_scraper import PoolScraper
@@ -58,8 +58,11 @@ def create_app(
         spend = ledger or await open_ledger(settings)
         if ledger is None:
             await spend.start()
-        pools = PoolScraper()  # reads pool replicas' /metrics; the scorer sees the result
-        state = OverlayStore(store or build_store(settings), pools)
+        inner = store or build_store(settings)
+        # Pools' replicas' /metrics (the scorer sees the result), DNS, and their load and prefix
+        # affinity shared with the other gateways when the Store is shared.
+        pools = PoolScraper(share=pool_share_for(inner))
+        state = OverlayStore(inner, pools)
         state.track(config.deployments.values())
         await state.start()
         upstreams = build_upstreams(config, settings, env)

@@ -6,9 +6,17 @@ import hashlib
 from collections.abc import Mapping
 from pathlib import Path
 
-from gateway.config.providers import Limits, Price, ProvidersFile, ProviderSpec
+from gateway.config.providers import DnsReplicas, Limits, Price, ProvidersFile, ProviderSpec
 from gateway.config.routes import Compiled, check_default, compile_policy
-from gateway.config.runtime import Config, Deployment, Pool, PoolReplica, Route, ScopeLimit
+from gateway.config.runtime import (
+    Config,
+    Deployment,
+    DnsSource,
+    Pool,
+    PoolReplica,
+    Route,
+    ScopeLimit,
+)
 from gateway.config.yamlsrc import ConfigError, Document, load_yaml, validate
 
 
@@ -66,7 +74,7 @@ def _deployments(provider: str, spec: ProviderSpec) -> list[Deployment]:
                 model=model,
                 upstream_model=mspec.upstream or model,
                 kind=spec.kind,
-                base_url=spec.base_url or (pool.replicas[0].url if pool else ""),
+                base_url=spec.base_url or _pool_url(pool),
                 api_key_env=spec.api_key_env,
                 input_per_mtok=price.input_per_mtok if price else None,
                 output_per_mtok=price.output_per_mtok if price else None,
@@ -89,10 +97,13 @@ def _pool(spec: ProviderSpec) -> Pool | None:
     if spec.kind != "pool" or spec.cost is None:
         return None
     cost, cap = spec.cost, spec.capacity
+    listed, dns = spec.replicas, None
+    if isinstance(listed, DnsReplicas):
+        dns = DnsSource(listed.dns, listed.metrics_path, listed.refresh_s)
+        listed = ()
     return Pool(
-        replicas=tuple(
-            PoolReplica(r.url, r.metrics_url or _metrics_url(r.url)) for r in spec.replicas
-        ),
+        replicas=tuple(PoolReplica(r.url, r.metrics_url or _metrics_url(r.url)) for r in listed),
+        dns=dns,
         engine=spec.engine or "vllm",
         gpu_hour_usd=cost.gpu_hour_usd,
         gpus=cost.gpus,
@@ -103,6 +114,12 @@ def _pool(spec: ProviderSpec) -> Pool | None:
         prefill_tokens_per_s=cap.prefill_tokens_per_s,
         prefix_affinity=spec.prefix_affinity,
     )
+
+
+def _pool_url(pool: Pool | None) -> str:
+    if pool is None:
+        return ""
+    return pool.dns.url if pool.dns is not None else pool.replicas[0].url
 
 
 def _metrics_url(base_url: str) -> str:

@@ -10,7 +10,9 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Discriminator,
     Field,
+    Tag,
     field_validator,
     model_validator,
 )
@@ -66,6 +68,20 @@ def _replica(value: object) -> object:
     return {"url": value} if isinstance(value, str) else value
 
 
+def _replicas_kind(value: object) -> str:
+    """A mapping is the DNS form (its errors then name `replicas.dns.<field>`), else a list."""
+    return "dns" if isinstance(value, dict | DnsReplicas) else "list"
+
+
+class DnsReplicas(_Strict):
+    """Replicas found by resolving a name (e.g. a Kubernetes headless Service), re-resolved
+    every refresh_s: one replica per address, at this URL with the name replaced by it."""
+
+    dns: HttpUrl  # e.g. http://vllm-headless.llm.svc:8000/v1
+    metrics_path: str = Field(default="/metrics", pattern=r"^/")
+    refresh_s: float = Field(default=10.0, ge=0.1)
+
+
 class PoolCost(_Strict):
     """What the pool's GPUs cost; reserved capacity is paid whether used or not."""
 
@@ -106,7 +122,12 @@ class ProviderSpec(_Strict):
     models: dict[str, ModelSpec] = Field(min_length=1)
     # kind: pool only (self-hosted replicas speaking the OpenAI API)
     engine: Literal["vllm", "sglang", "tgi", "openai"] | None = None
-    replicas: tuple[Annotated[Replica, BeforeValidator(_replica)], ...] = ()
+    # A list of replicas, or {dns: URL} for every address a name resolves to.
+    replicas: Annotated[
+        Annotated[tuple[Annotated[Replica, BeforeValidator(_replica)], ...], Tag("list")]
+        | Annotated[DnsReplicas, Tag("dns")],
+        Discriminator(_replicas_kind),
+    ] = ()
     cost: PoolCost | None = None
     capacity: PoolCapacity = PoolCapacity()
     prefix_affinity: bool = True  # send requests sharing a prompt prefix to the same replica

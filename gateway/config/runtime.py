@@ -25,6 +25,15 @@ class PoolReplica:
 
 
 @dataclass(frozen=True, slots=True)
+class DnsSource:
+    """Replicas behind a name: one per address it resolves to (see upstream.pool_dns)."""
+
+    url: str  # http://vllm-headless:8000/v1: the name is replaced by each address
+    metrics_path: str
+    refresh_s: float
+
+
+@dataclass(frozen=True, slots=True)
 class Pool:
     """A self-hosted pool (kind: pool): its replicas, engine, capacity and GPU cost."""
 
@@ -38,6 +47,7 @@ class Pool:
     max_queue: int
     prefill_tokens_per_s: float
     prefix_affinity: bool = True
+    dns: DnsSource | None = None  # replicas found by DNS (then `replicas` is empty)
 
     @property
     def usd_per_hour(self) -> float:

@@ -6,6 +6,7 @@ also what the route's scorer sees for the pool as a whole (`best_ttft_s`).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -18,6 +19,10 @@ BASE_TTFT_S = 0.005  # scheduling and network overhead of a first token on an id
 # the least loaded one (a quarter of a batch, at least one) and not predicted much slower.
 AFFINITY_LOAD_SHARE = 0.25
 AFFINITY_TTFT_SLACK_S = 0.05
+# Calibration: predictions are scaled by an EWMA of observed/predicted TTFT per replica, so a
+# declared prefill speed that is wrong (or a replica slower than its siblings) is corrected.
+CALIBRATION_ALPHA = 0.2
+BIAS_RANGE = (0.25, 8.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +46,7 @@ class ReplicaState:
     in_flight_at_scrape: int  # ours when that scrape answered
     fresh_prefill_tokens: int  # prompt tokens we sent since that scrape, not yet prefilled
     service_s: float  # typical duration of one request on it (measured)
+    ttft_bias: float = 1.0  # observed / predicted TTFT on it so far (see calibrate)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,13 +71,30 @@ def outstanding(r: ReplicaState, cap: Capacity, now: float) -> float:
 def predict_ttft_s(
     r: ReplicaState, cap: Capacity, now: float, *, prompt_tokens: int, cached_tokens: int = 0
 ) -> float:
-    """Wait for a batch slot, then the prefills queued before it, then its own."""
+    """Wait for a batch slot, then the prefills queued before it, then its own (calibrated)."""
+    return raw_ttft_s(r, cap, now, prompt_tokens, cached_tokens) * r.ttft_bias
+
+
+def raw_ttft_s(
+    r: ReplicaState, cap: Capacity, now: float, prompt_tokens: int, cached_tokens: int = 0
+) -> float:
+    """The model's prediction before calibration."""
     n = outstanding(r, cap, now)
     beyond = max(0.0, n + 1 - cap.max_batch)  # this request's place in the waiting line
     wait = beyond / cap.max_batch * r.service_s
     own = max(prompt_tokens - cached_tokens, 1)
     prefill = (r.fresh_prefill_tokens + own) / cap.prefill_tokens_per_s
     return BASE_TTFT_S + wait + prefill
+
+
+def calibrate(bias: float, raw_predicted_s: float, observed_s: float) -> float:
+    """Fold one observed TTFT into the replica's bias (a ratio, averaged in log space so that
+    twice too fast and twice too slow weigh the same), bounded."""
+    if raw_predicted_s <= 0 or observed_s <= 0:
+        return bias
+    ratio = observed_s / raw_predicted_s
+    new = math.exp((1 - CALIBRATION_ALPHA) * math.log(bias) + CALIBRATION_ALPHA * math.log(ratio))
+    return min(max(new, BIAS_RANGE[0]), BIAS_RANGE[1])
 
 
 def eligible(r: ReplicaState, cap: Capacity, now: float) -> bool:

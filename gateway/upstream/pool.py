@@ -1,43 +1,37 @@
 """Adapter for a self-hosted pool (kind: pool): picks a replica per request, then speaks OpenAI.
 
-Keeps each replica's live state (last scrape, our in-flight, health, typical duration), its
-prefix-affinity table, and the pool's prediction that the route's scorer sees (`overlay`).
-The decisions themselves are the pure functions of gateway.routing.replica.
+Keeps each replica's live state (last scrape, our in-flight and the other gateways', health,
+typical duration, TTFT calibration), the pool's prefix-affinity table, and the pool's prediction
+that the route's scorer sees (`overlay`). The decisions themselves are the pure functions of
+gateway.routing.replica; the background work (scrapes, DNS, sharing) is in pool_scraper.
 """
 
 from __future__ import annotations
 
 import random
 import time
-import zlib
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 import httpx
 
 from gateway.config.runtime import Pool
 from gateway.errors import UpstreamConnectError, UpstreamError, UpstreamStatusError, UpstreamTimeout
-from gateway.routing.replica import Capacity, ReplicaState, best_ttft_s, choose
+from gateway.routing.replica import Capacity, ReplicaState, best_ttft_s, calibrate, choose
 from gateway.state.circuit import Breaker, is_open, step
 from gateway.state.estimators import Estimate, peak_ewma
 from gateway.upstream.base import Call, Reply, StreamReply, Usage
 from gateway.upstream.openai_compat import OpenAICompatUpstream
+from gateway.upstream.pool_affinity import PREFIX_CHARS, AffinityTable, leading_text, prefix_key
 from gateway.upstream.pool_metrics import ReplicaLoad, has_metrics
 
-# Affinity keys on the leading ~256 tokens (16 blocks of 16): typically the system prompt.
-# The table is in-process (per gateway replica), which is enough for one gateway or a few
-# behind sticky load balancing; sharing it through the Store is left for later.
-PREFIX_CHARS = 1024
-AFFINITY_TTL_S = 300.0
-AFFINITY_MAX_ENTRIES = 50_000
 DEFAULT_SERVICE_S = 1.0  # a request's duration on a replica until one is measured
 DEFAULT_PROMPT_TOKENS = 500  # typical prompt for the pool's prediction until one is seen
 SERVICE_TAU_S = 10.0
 
 
 @dataclass(slots=True)
-class _Replica:
+class LiveReplica:
     url: str
     metrics_url: str
     adapter: OpenAICompatUpstream
@@ -46,8 +40,14 @@ class _Replica:
     in_flight_at_scrape: int = 0
     fresh_prefill_tokens: int = 0
     epoch: int = 0  # scrapes so far: fresh prefill tokens count until the next one
+    # The other gateways' requests on this replica (shared through the Store, ~200 ms late).
+    peer_in_flight: int = 0
+    peer_in_flight_at_scrape: int = 0
+    peer_fresh_tokens: int = 0
     service_s: float = DEFAULT_SERVICE_S
     service_at: float = 0.0
+    ttft_bias: float = 1.0  # observed / predicted TTFT (routing.replica.calibrate)
+    last_ttft_ms: tuple[float, float] | None = None  # (predicted, observed), for /admin
     breaker: Breaker = field(default_factory=Breaker)
     served: int = 0
 
@@ -71,37 +71,56 @@ class PoolUpstream:
             pool.max_batch, pool.max_queue, pool.prefill_tokens_per_s, has_metrics(pool.engine)
         )
         self._transport = transport
-        self.replicas = [
-            _Replica(
-                r.url,
-                r.metrics_url,
-                OpenAICompatUpstream(
-                    base_url=r.url,
-                    api_key=None,
-                    transport=transport,
-                    connect_timeout_s=connect_timeout_s,
-                    read_timeout_s=read_timeout_s,
-                ),
-            )
-            for r in pool.replicas
-        ]
-        self._affinity: dict[int, tuple[int, float]] = {}  # prefix hash -> (replica, expires)
+        self._timeouts = (connect_timeout_s, read_timeout_s)
+        self.replicas: list[LiveReplica] = []  # replaced whole when DNS changes it, never mutated
+        self.set_replicas([(r.url, r.metrics_url) for r in pool.replicas])
+        self.affinity = AffinityTable()
         self._rng = rng or random.Random()
         self._typical_prompt = float(DEFAULT_PROMPT_TOKENS)
         self.started_at = time.monotonic()
         self.affinity_hits = 0
 
-    # -- what the scraper and the scorer read ---------------------------------------------
+    # -- what the scraper, the resolver, the sharer and the scorer use -----------------------
 
-    def record_scrape(self, index: int, load: ReplicaLoad | None) -> None:
+    def set_replicas(self, replicas: Sequence[tuple[str, str]]) -> None:
+        """The replicas now (URL, metrics URL). Known ones keep their state; a removed one's
+        requests in flight finish on it."""
+        known = {r.url: r for r in self.replicas}
+        connect_s, read_s = self._timeouts
+        self.replicas = [
+            known.get(url)
+            or LiveReplica(
+                url,
+                metrics_url,
+                OpenAICompatUpstream(
+                    base_url=url,
+                    api_key=None,
+                    transport=self._transport,
+                    connect_timeout_s=connect_s,
+                    read_timeout_s=read_s,
+                ),
+            )
+            for url, metrics_url in replicas
+        ]
+
+    def record_scrape(self, r: LiveReplica, load: ReplicaLoad | None) -> None:
         """A scrape answered (or failed: None keeps the old one, which goes stale)."""
-        r = self.replicas[index]
         if load is None:
             return
         r.load = load
         r.in_flight_at_scrape = r.in_flight
+        r.peer_in_flight_at_scrape = r.peer_in_flight
         r.fresh_prefill_tokens = 0
         r.epoch += 1
+
+    def local_load(self) -> dict[str, tuple[int, int]]:
+        """This gateway's in-flight requests and not yet prefilled tokens, by replica URL."""
+        return {r.url: (r.in_flight, r.fresh_prefill_tokens) for r in self.replicas}
+
+    def set_peer_load(self, load: Mapping[str, tuple[int, int]]) -> None:
+        """The other gateways' local_load(), summed by replica URL."""
+        for r in self.replicas:
+            r.peer_in_flight, r.peer_fresh_tokens = load.get(r.url, (0, 0))
 
     def states(self, now: float) -> list[ReplicaState]:
         wall = time.time()
@@ -109,10 +128,11 @@ class PoolUpstream:
             ReplicaState(
                 healthy=not is_open(r.breaker, wall),
                 load=r.load,
-                in_flight=r.in_flight,
-                in_flight_at_scrape=r.in_flight_at_scrape,
-                fresh_prefill_tokens=r.fresh_prefill_tokens,
+                in_flight=r.in_flight + r.peer_in_flight,
+                in_flight_at_scrape=r.in_flight_at_scrape + r.peer_in_flight_at_scrape,
+                fresh_prefill_tokens=r.fresh_prefill_tokens + r.peer_fresh_tokens,
                 service_s=r.service_s,
+                ttft_bias=r.ttft_bias,
             )
             for r in self.replicas
         ]
@@ -155,8 +175,7 @@ class PoolUpstream:
             return await self._open_stream(call)
 
     async def _complete(self, call: Call) -> Reply:
-        index, tokens = self._pick(call)
-        r = self.replicas[index]
+        r, tokens, _ = self._pick(call)
         started = time.monotonic()
         epoch = r.epoch
         try:
@@ -170,8 +189,7 @@ class PoolUpstream:
         return reply
 
     async def _open_stream(self, call: Call) -> StreamReply:
-        index, tokens = self._pick(call)
-        r = self.replicas[index]
+        r, tokens, raw_ttft_s = self._pick(call)
         started = time.monotonic()
         epoch = r.epoch
         try:
@@ -182,6 +200,8 @@ class PoolUpstream:
             raise
         if r.epoch == epoch:  # prefilled: no longer queued prefill work
             r.fresh_prefill_tokens = max(0, r.fresh_prefill_tokens - tokens)
+        r.last_ttft_ms = (raw_ttft_s * r.ttft_bias * 1000, inner.ttft_ms)
+        r.ttft_bias = calibrate(r.ttft_bias, raw_ttft_s, inner.ttft_ms / 1000)
         return _PoolStream(inner, self, r, started)
 
     async def aclose(self) -> None:
@@ -196,13 +216,16 @@ class PoolUpstream:
 
     # -- internals ----------------------------------------------------------------------------
 
-    def _pick(self, call: Call) -> tuple[int, int]:
-        text, total_chars = _leading_text(call.body)
+    def _pick(self, call: Call) -> tuple[LiveReplica, int, float]:
+        """The replica for this call, its prompt tokens and the uncalibrated TTFT predicted."""
+        text, total_chars = leading_text(call.body)
         tokens = max(1, total_chars // 4)
         self._typical_prompt += 0.05 * (tokens - self._typical_prompt)
         now = time.monotonic()
-        key = _prefix_key(text) if self.pool.prefix_affinity else None
-        affine = self._affine(key, now)
+        replicas = self.replicas
+        key = prefix_key(text) if self.pool.prefix_affinity else None
+        cached_url = self.affinity.get(key, now)
+        affine = next((i for i, r in enumerate(replicas) if r.url == cached_url), None)
         choice = choose(
             self.states(now),
             self.capacity,
@@ -218,35 +241,20 @@ class PoolUpstream:
                 upstream_status=429,
                 retry_after_s=1.0,
             )
+        r = replicas[choice.index]
         if choice.affine:
             self.affinity_hits += 1
         if key is not None:
-            self._remember(key, choice.index, now)
-        r = self.replicas[choice.index]
+            self.affinity.remember(key, r.url, now)
         r.in_flight += 1
         r.fresh_prefill_tokens += tokens
-        return choice.index, tokens
+        return r, tokens, choice.ttft_s / r.ttft_bias
 
-    def _affine(self, key: int | None, now: float) -> int | None:
-        if key is None:
-            return None
-        hit = self._affinity.get(key)
-        if hit is None or hit[1] < now:
-            return None
-        return hit[0]
-
-    def _remember(self, key: int, index: int, now: float) -> None:
-        table = self._affinity
-        table.pop(key, None)  # re-insert: the dict's order is the eviction order
-        table[key] = (index, now + AFFINITY_TTL_S)
-        while len(table) > AFFINITY_MAX_ENTRIES:
-            del table[next(iter(table))]
-
-    def _left(self, r: _Replica, fresh_tokens: int) -> None:
+    def _left(self, r: LiveReplica, fresh_tokens: int) -> None:
         r.in_flight -= 1
         r.fresh_prefill_tokens = max(0, r.fresh_prefill_tokens - fresh_tokens)
 
-    def _succeeded(self, r: _Replica, started: float, usage: Usage | None) -> None:
+    def _succeeded(self, r: LiveReplica, started: float, usage: Usage | None) -> None:
         now = time.monotonic()
         dt = now - r.service_at if r.service_at else 0.0
         # Peak-EWMA like the vendors' latency: a slow spell is believed at once.
@@ -256,7 +264,7 @@ class PoolUpstream:
         if usage is not None:
             r.served += usage.prompt_tokens + usage.completion_tokens
 
-    def _failed(self, r: _Replica, exc: UpstreamError) -> None:
+    def _failed(self, r: LiveReplica, exc: UpstreamError) -> None:
         if isinstance(exc, UpstreamStatusError) and not exc.is_retryable:
             return  # the client's request was refused: says nothing about the replica
         wall = time.time()
@@ -272,7 +280,7 @@ class _PoolStream:
     """The replica's stream; closing it frees the replica's in-flight slot (once)."""
 
     def __init__(
-        self, inner: StreamReply, pool: PoolUpstream, replica: _Replica, started: float
+        self, inner: StreamReply, pool: PoolUpstream, replica: LiveReplica, started: float
     ) -> None:
         self._inner, self._pool, self._replica, self._started = inner, pool, replica, started
         self._closed = False
@@ -311,30 +319,3 @@ class _PoolStream:
                     self._pool._failed(self._replica, UpstreamError("stream truncated"))
                 else:
                     self._pool._succeeded(self._replica, self._started, self.usage)
-
-
-def _leading_text(body: Mapping[str, Any]) -> tuple[str, int]:
-    """The prompt's first PREFIX_CHARS characters (as the engine sees them) and its length."""
-    parts: list[str] = []
-    total = 0
-    messages = body.get("messages")
-    for message in messages if isinstance(messages, list) else ():
-        content = message.get("content") if isinstance(message, dict) else None
-        if isinstance(content, list):
-            content = "".join(
-                p.get("text", "")
-                for p in content
-                if isinstance(p, dict) and p.get("type") == "text"
-            )
-        if isinstance(content, str):
-            if total < PREFIX_CHARS:
-                parts.append(content[: PREFIX_CHARS - total])
-            total += len(content)
-    return "".join(parts), total
-
-
-def _prefix_key(text: str) -> int | None:
-    """A hash of the leading blocks; None for prompts too short to share a useful prefix."""
-    if len(text) < PREFIX_CHARS:
-        return None
-    return zlib.crc32(text.encode("utf-8", "surrogatepass"))

@@ -103,3 +103,40 @@ def test_prefer_owned_capacity_puts_the_pool_first_only_while_it_meets_the_slo(
     assert first(200, prefer=False) == pool  # cost and speed tie: either may win
     assert first(400, prefer=True) == pool  # meets the target: owned first
     assert first(900, prefer=True) == vendor  # would miss it: spill
+
+
+DNS_POOL = POOL.replace(
+    "    replicas:\n      - http://10.0.0.11:8000/v1\n"
+    "      - {url: http://10.0.0.12:8000/v1, metrics_url: http://10.0.0.12:9090/metrics}\n",
+    "    replicas: {dns: 'http://vllm-headless.llm.svc:8000/v1', refresh_s: 5}\n",
+).replace("BILLING", "reserved")
+
+
+def test_replicas_may_be_a_dns_name(tmp_path: Path) -> None:
+    dep = load(tmp_path, DNS_POOL).deployments["h100-east/llama-3.3-70b"]
+    assert dep.pool is not None and dep.pool.replicas == ()
+    assert dep.pool.dns is not None
+    assert (dep.pool.dns.url, dep.pool.dns.metrics_path, dep.pool.dns.refresh_s) == (
+        "http://vllm-headless.llm.svc:8000/v1",
+        "/metrics",
+        5.0,
+    )
+    assert dep.base_url == "http://vllm-headless.llm.svc:8000/v1"
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (("refresh_s: 5", "refresh_s: 0"),
+         "providers.yaml:5: providers.h100-east.replicas.dns.refresh_s: must be >= 0.1"),
+        (("refresh_s: 5", "every: 5"),
+         "providers.yaml:5: providers.h100-east.replicas.dns.every: unknown key"),
+        (("'http://vllm", "'vllm"), "replicas.dns.dns: must be an http:// or https:// URL"),
+    ],
+)  # fmt: skip
+def test_bad_dns_replicas_name_file_line(
+    tmp_path: Path, edit: tuple[str, str], expected: str
+) -> None:
+    with pytest.raises(ConfigError) as err:
+        load(tmp_path, DNS_POOL.replace(*edit))
+    assert expected in str(err.value), str(err.value)

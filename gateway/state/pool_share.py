@@ -1,0 +1,149 @@
+"""Pool state shared by the gateway replicas through Redis: in-flight load and prefix affinity.
+
+Runs in the pool scraper's loop (every ~200 ms), one pipelined exchange for every pool, never
+on the request path. Per pool, keys hash-tagged by the pool's provider name like its quota keys:
+
+- `{pool}:load`, a hash: field = gateway id, value = {"at": wall clock, "r": {replica URL:
+  [in flight, prompt tokens not yet prefilled]}}. Each gateway sums the others' recent entries
+  by replica, so a replica's load between two scrapes counts every gateway's requests and the
+  safety limit of an engine without metrics holds across gateways (~200 ms late).
+- `{pool}:aff`, a stream of affinity decisions ({"g": gateway, "e": [[prefix key, URL], ...]}),
+  trimmed to the affinity TTL; each gateway reads what the others added since its last read.
+
+Redis down: the others' load is forgotten (each gateway sees its own), the exchange retries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+import orjson
+from redis.asyncio import Redis, RedisCluster
+from redis.exceptions import RedisError
+
+from gateway.upstream.pool import PoolUpstream
+
+log = logging.getLogger("gateway.pool")
+PEER_TTL_S = 2.0  # another gateway's load older than this is not counted (it may be gone)
+FORGET_S = 60.0  # ... and older than this is deleted
+READ_MAX = 5_000  # affinity entries read per pool per exchange
+CLOSE_TIMEOUT_S = 1.0
+
+
+class PoolShare(Protocol):
+    async def exchange(self, pools: Mapping[str, PoolUpstream]) -> None: ...
+
+    async def close(self, pools: Mapping[str, PoolUpstream]) -> None: ...
+
+
+class RedisPoolShare:
+    def __init__(self, client: Redis | RedisCluster, *, prefix: str, gateway_id: str) -> None:
+        self.client = client
+        self.prefix = prefix
+        self.gateway_id = gateway_id
+        self._cursor: dict[str, str] = {}  # pool -> id of the last affinity entry read
+        self._stale: dict[str, list[str]] = {}  # pool -> gateways gone long ago
+        self._failing = False
+        self.exchanges = 0
+
+    async def exchange(self, pools: Mapping[str, PoolUpstream]) -> None:
+        if not pools:
+            return
+        now = time.time()
+        now_ms = int(now * 1000)
+        pipe = self.client.pipeline(transaction=False)
+        reads: list[tuple[str, int, int]] = []  # (pool, index of its load, of its new entries)
+        n = 0  # commands queued so far
+        for name, pool in pools.items():
+            load_key, aff_key = self._keys(name)
+            ttl_ms = int(pool.affinity.ttl_s * 1000)
+            pipe.hset(load_key, self.gateway_id, orjson.dumps({"at": now, "r": pool.local_load()}))
+            pipe.pexpire(load_key, int(FORGET_S * 1000))
+            pipe.hgetall(load_key)
+            at_load = n + 2
+            n += 3
+            stale = self._stale.pop(name, [])
+            if stale:
+                pipe.hdel(load_key, *stale)
+                n += 1
+            # Entries taken here and lost to a failed exchange come back: remember() republishes
+            # a key whose entry has aged, and the affinity is only a preference.
+            outbox = pool.affinity.take_outbox()
+            if outbox:
+                entries = orjson.dumps([[k, u] for k, u in outbox.items()])
+                pipe.xadd(aff_key, {"g": self.gateway_id, "e": entries}, minid=now_ms - ttl_ms)
+                pipe.pexpire(aff_key, ttl_ms)
+                n += 2
+            cursor = self._cursor.get(name) or f"{now_ms - ttl_ms}-0"
+            pipe.xrange(aff_key, min=f"({cursor}", max="+", count=READ_MAX)
+            reads.append((name, at_load, n))
+            n += 1
+        try:
+            results = await pipe.execute()
+        except RedisError as exc:
+            self._lost(pools, exc)
+            return
+        if self._failing:
+            self._failing = False
+            log.warning("pool state is shared through Redis again")
+        self.exchanges += 1
+        for name, at_load, at_stream in reads:
+            self._read(name, pools[name], results[at_load], results[at_stream], now)
+
+    async def close(self, pools: Mapping[str, PoolUpstream]) -> None:
+        """Take this gateway's load out at once (it would expire in PEER_TTL_S anyway)."""
+        for name in pools:
+            with contextlib.suppress(RedisError, TimeoutError):
+                load_key, _ = self._keys(name)
+                await asyncio.wait_for(self.client.hdel(load_key, self.gateway_id), CLOSE_TIMEOUT_S)
+
+    def _read(self, name: str, pool: PoolUpstream, raw_load: Any, stream: Any, now: float) -> None:
+        peers: dict[str, tuple[int, int]] = {}
+        stale: list[str] = []
+        for field, value in (raw_load or {}).items():
+            gateway = _text(field)
+            if gateway == self.gateway_id:
+                continue
+            data = orjson.loads(value)
+            age = now - float(data["at"])
+            if age > FORGET_S:
+                stale.append(gateway)
+            if age > PEER_TTL_S:
+                continue
+            for url, (n, tokens) in data["r"].items():
+                old_n, old_tokens = peers.get(url, (0, 0))
+                peers[url] = (old_n + int(n), old_tokens + int(tokens))
+        pool.set_peer_load(peers)
+        if stale:
+            self._stale[name] = stale
+        learned: list[tuple[int, str]] = []
+        for entry_id, fields in stream or ():
+            self._cursor[name] = _text(entry_id)
+            fields = {_text(k): v for k, v in fields.items()}
+            if _text(fields.get("g", b"")) != self.gateway_id:
+                learned += [(int(k), str(u)) for k, u in orjson.loads(fields["e"])]
+        pool.affinity.learn(learned, time.monotonic())
+
+    def _lost(self, pools: Mapping[str, PoolUpstream], exc: RedisError) -> None:
+        for pool in pools.values():
+            pool.set_peer_load({})
+        if not self._failing:
+            self._failing = True
+            log.warning(
+                "pool state cannot be shared through Redis (%s): each gateway routes its pools "
+                "on its own load until it is back",
+                type(exc).__name__,
+            )
+
+    def _keys(self, pool: str) -> tuple[str, str]:
+        base = f"{self.prefix}{{{pool}}}"
+        return f"{base}:load", f"{base}:aff"
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
