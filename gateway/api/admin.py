@@ -79,6 +79,9 @@ def _pool_row(upstream: Upstream | None) -> dict[str, object]:
             "kv_usage": s.load.kv_usage if s.load else None,
             "metrics_age_s": _round(now - s.load.at) if s.load else None,
             "tokens_served": r.served,
+            # Observed / predicted TTFT so far, and the last (predicted, observed) pair in ms.
+            "ttft_bias": round(r.ttft_bias, 3),
+            "last_ttft_ms": [round(v, 1) for v in r.last_ttft_ms] if r.last_ttft_ms else None,
         }
         for r, s in zip(upstream.replicas, upstream.states(now), strict=True)
     ]

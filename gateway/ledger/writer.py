@@ -81,6 +81,9 @@ class LedgerWriter:
     async def close(self) -> None:
         """Drain the queue into the database (or the spool), replay what it can, then stop."""
         self._closing = True
+        # One more try now rather than after the retry pause: a database back since the last
+        # failure gets the queue and the spool before we exit (still down: they stay spooled).
+        self._down_until = min(self._down_until, self._clock())
         self._wake.set()
         if self._task is not None:
             await self._task

@@ -37,6 +37,9 @@ def success_record(
     dep = served.deployment
     cost = cost_usd(dep, usage)
     tags = {"hedged_with": served.hedged_with} if served.hedged_with else {}
+    if dep.pool is not None:  # what the GPUs cost, for docs/sql/pool_cost_per_team_per_day.sql
+        tags["pool_gpu_usd_per_hour"] = str(dep.pool.usd_per_hour)
+        tags["pool_billing"] = dep.pool.billing
     if served.carried is not None:  # a resumed stream: the broken first half is billed here too
         tags["resumed_from"] = served.carried[0]
         if cost is not None and served.carried[1] is not None:
@@ -56,7 +59,7 @@ def success_record(
         reasoning_tokens=usage.reasoning_tokens,
         cost_usd=cost,
         ttft_ms=ttft_ms,
-        tags=tags,  # a hedge's or a resume's other deployment, so its cost can be traced
+        tags=tags,  # a hedge's or a resume's other deployment; a pool's GPU cost
     )
 
 

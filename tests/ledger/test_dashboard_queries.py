@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -12,8 +13,11 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.ledger.database import create_engine, parse_database_url
+from gateway.ledger.factory import build_sink
+from gateway.ledger.partitions import create_partition_sql, month_of
 from gateway.ledger.schema import migrate
 from tests.conftest import postgres_schema
+from tests.ledger.factories import record
 from tests.ledger.seed import seed
 
 SQL = Path(__file__).resolve().parents[2] / "docs" / "sql"
@@ -78,3 +82,33 @@ async def test_savings_vs_most_expensive(seeded: AsyncEngine) -> None:
     # b costs 0.00002 USD per token; all 100 tokens of the route there: 0.002 instead of 0.0012
     got = [tuple(r) for r in await run(seeded, "savings_vs_most_expensive.sql")]
     assert got == [("chat", Decimal("0.0012"), Decimal("0.002"), Decimal("0.0008"), Decimal("40"))]
+
+
+async def test_pool_cost_per_team_per_day() -> None:
+    # Two days ago (a whole day): a reserved pool at 20 $/h, 800k tokens, 3/4 of them search's.
+    day = (datetime.now(UTC) - timedelta(days=2)).replace(hour=12, minute=0)
+    reserved = {"pool_gpu_usd_per_hour": "20.0", "pool_billing": "reserved"}
+    pool = {"provider": "h100", "deployment": "h100/m", "created_at": day, "cost_usd": Decimal(0)}
+    big = {"prompt_tokens": 150_000, "completion_tokens": 50_000}
+    rows = [
+        *(record(200 + i, **pool, **big, team="search", tags=reserved) for i in range(3)),
+        record(210, **pool, **big, team="ads", tags=reserved),
+        record(211, **{**pool, "provider": "burst"}, **big, tags={**reserved, "pool_billing": "x"}),
+        record(212, created_at=day),  # a vendor's row: not a pool
+    ]  # fmt: skip
+    async with postgres_schema() as url:
+        engine = create_engine(parse_database_url(url))
+        await migrate(engine)
+        async with engine.begin() as conn:  # the month of that day may precede the current one
+            await conn.execute(text(create_partition_sql(month_of(day))))
+        sink = build_sink(parse_database_url(url))
+        assert await sink.insert(rows) == len(rows)
+        await sink.close()
+        got = [tuple(r) for r in await run(engine, "pool_cost_per_team_per_day.sql")]
+        await engine.dispose()
+    bill = Decimal(20 * 24)  # 480 USD that day, over 800k tokens
+    assert got == [
+        (day.date(), "h100", "ads", 200_000, Decimal("120.000000"), Decimal("600.0000")),
+        (day.date(), "h100", "search", 600_000, Decimal("360.000000"), Decimal("600.0000")),
+    ]
+    assert sum(r[4] for r in got) == bill  # the whole bill, nothing more

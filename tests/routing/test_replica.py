@@ -7,10 +7,12 @@ from dataclasses import replace
 import pytest
 
 from gateway.routing.replica import (
+    BIAS_RANGE,
     STALE_S,
     Capacity,
     ReplicaState,
     best_ttft_s,
+    calibrate,
     choose,
     outstanding,
     predict_ttft_s,
@@ -104,3 +106,24 @@ def test_affinity_wins_while_the_cached_replica_is_not_much_busier() -> None:
 def test_affinity_is_bounded(replicas: list[ReplicaState]) -> None:
     choice = choose(replicas, CAP, NOW, prompt_tokens=500, affine=1, affine_tokens=256)
     assert choice is not None and (choice.index, choice.affine) == (0, False)
+
+
+def test_calibration_converges_on_the_observed_ratio_and_is_bounded() -> None:
+    bias = 1.0
+    for _ in range(40):
+        bias = calibrate(bias, raw_predicted_s=0.1, observed_s=0.3)
+    assert bias == pytest.approx(3.0, rel=0.01)
+    once = calibrate(1.0, 0.1, 0.2)
+    assert 1.0 < once < 2.0  # one observation moves it part of the way
+    assert calibrate(1.0, 0.1, 0.0) == 1.0  # nothing observed: unchanged
+    huge = 1.0
+    for _ in range(100):
+        huge = calibrate(huge, 0.001, 10.0)
+    assert huge == BIAS_RANGE[1]
+
+
+def test_the_prediction_is_scaled_by_the_replicas_bias() -> None:
+    plain = predict_ttft_s(rep(2), CAP, NOW, prompt_tokens=1000)
+    slow = replace(rep(2), ttft_bias=2.5)
+    assert predict_ttft_s(slow, CAP, NOW, prompt_tokens=1000) == pytest.approx(2.5 * plain)
+    assert choose([slow, rep(3)], CAP, NOW, prompt_tokens=1000).index == 1  # type: ignore[union-attr]
