@@ -5,17 +5,21 @@
 Runs the same workload (streamed chat, a few shared system prompts) through the gateway under
 each routing set-up, one after another on fresh simulators, and prints one table:
 SLO attainment, p50/p95 TTFT (client-side), $ per 1M tokens, pool utilisation, spill fraction,
-plus the pool's prefix-cache hit rate and its highest in-flight per replica.
+plus the pool's prefix-cache hit rate and its highest in-flight per replica. The last two
+set-ups run two gateways taking turns (as behind a load balancer), with and without the pool
+state shared through the local Redis (127.0.0.1:6379, keys under a throw-away prefix).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import random
 import statistics
 import tempfile
 import time
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +27,7 @@ from pathlib import Path
 import httpx
 import orjson
 import yaml
+from redis.asyncio import Redis
 
 from gateway.app import create_app
 from gateway.embedded import serve_in_loop
@@ -74,7 +79,7 @@ class Result:
     by_step: dict[int, dict[str, int]] = field(default_factory=dict)
 
 
-SETUPS = {
+SETUPS = {  # name: (strategy, targets, prefix affinity)
     "ours": ("balanced", ["pool", "spill-fast", "spill-cheap"], True),
     "ours, no prefix affinity": ("balanced", ["pool", "spill-fast", "spill-cheap"], False),
     "round-robin over all": ("weighted", ["pool", "spill-fast", "spill-cheap"], True),
@@ -84,7 +89,36 @@ SETUPS = {
         True,
     ),
     "vendors only": ("balanced", ["spill-fast", "spill-cheap"], True),
+    # Two gateway replicas taking turns (in one process), as behind a load balancer:
+    "ours, 2 gateways sharing pool state (Redis)": (
+        "balanced",
+        ["pool", "spill-fast", "spill-cheap"],
+        True,
+    ),
+    "ours, 2 gateways sharing nothing": ("balanced", ["pool", "spill-fast", "spill-cheap"], True),
 }
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+def gateway_settings(name: str, workdir: Path) -> list[Settings]:
+    """One Settings per gateway of the set-up (the two-gateway ones share a Redis prefix)."""
+    count = 2 if "2 gateways" in name else 1
+    redis = REDIS_URL if "Redis" in name else None
+    prefix = f"bench-pools:{uuid.uuid4().hex[:8]}:"
+    return [
+        Settings(
+            providers=workdir / "providers.yaml",
+            policies=workdir / "policies",
+            database_url=f"sqlite:///{workdir / f'ledger-{i}.db'}",
+            ledger_spool_dir=workdir / f"spool-{i}",
+            redis_url=redis,
+            redis_prefix=prefix,
+            explore_rate=0.0,
+            watch_config=False,
+            log_level="warning",
+        )
+        for i in range(count)
+    ]
 
 
 def sim_config() -> SimConfig:
@@ -176,17 +210,28 @@ async def warm_up(http: httpx.AsyncClient) -> None:
         await http.post("/v1/chat/completions", json={**body, "stream": True, "max_tokens": 4})
 
 
-async def drive(url: str, ladder: Sequence[float], step_s: float, seed: int = 7) -> list[Sample]:
-    """Open-loop arrivals at each rung's rate (fraction of pool capacity) for step_s each."""
+async def drive(
+    urls: Sequence[str], ladder: Sequence[float], step_s: float, seed: int = 7
+) -> list[Sample]:
+    """Open-loop arrivals at each rung's rate (fraction of pool capacity) for step_s each,
+    taking the gateways in turn."""
     rng = random.Random(seed)
     tasks: list[asyncio.Task[Sample]] = []
     limits = httpx.Limits(max_connections=1000, max_keepalive_connections=1000)
-    async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits) as http:
-        await warm_up(http)
+    async with contextlib.AsyncExitStack() as stack:
+        clients = [
+            await stack.enter_async_context(
+                httpx.AsyncClient(base_url=url, timeout=30, limits=limits)
+            )
+            for url in urls
+        ]
+        for http in clients:
+            await warm_up(http)
         for step, load in enumerate(ladder):
             rate = load * POOL_CAPACITY_RPS
             end = time.perf_counter() + step_s
             while (now := time.perf_counter()) < end:
+                http = clients[len(tasks) % len(clients)]
                 tasks.append(asyncio.create_task(one_request(http, step, rng)))
                 await asyncio.sleep(max(0.0, rng.expovariate(rate) - (time.perf_counter() - now)))
         return list(await asyncio.gather(*tasks))
@@ -199,15 +244,6 @@ async def run_setup(name: str, ladder: Sequence[float], step_s: float, workdir: 
         providers = workdir / "providers.yaml"
         providers.write_text(providers_yaml(vendors, affinity=affinity))
         (workdir / "policies" / "chat.yaml").write_text(policy_yaml(strategy, targets))
-        settings = Settings(
-            providers=providers,
-            policies=workdir / "policies",
-            database_url=f"sqlite:///{workdir / 'ledger.db'}",
-            ledger_spool_dir=workdir / "spool",
-            explore_rate=0.0,
-            watch_config=False,
-            log_level="warning",
-        )
         replicas = [vendors["pool-0"], vendors["pool-1"]]
         busy: list[float] = []
         stop = asyncio.Event()
@@ -218,10 +254,16 @@ async def run_setup(name: str, ladder: Sequence[float], step_s: float, workdir: 
                 busy.append(sum(e.running for e in engines) / (MAX_BATCH * len(engines)))
                 await asyncio.sleep(0.05)
 
-        async with serve_in_loop(create_app(settings, env={})) as url:
+        gateways = gateway_settings(name, workdir)
+        async with contextlib.AsyncExitStack() as stack:
+            stack.push_async_callback(drop_keys, gateways[0])
+            urls = [
+                await stack.enter_async_context(serve_in_loop(create_app(settings, env={})))
+                for settings in gateways
+            ]
             sampler = asyncio.create_task(sample_utilisation())
             started = time.perf_counter()
-            samples = await drive(url, ladder, step_s)
+            samples = await drive(urls, ladder, step_s)
             duration = time.perf_counter() - started
             stop.set()
             await sampler
@@ -241,6 +283,17 @@ async def run_setup(name: str, ladder: Sequence[float], step_s: float, workdir: 
             hits / queries if queries else 0.0,
             max(v.stats.max_in_flight for v in replicas),
         )
+
+
+async def drop_keys(settings: Settings) -> None:
+    """The set-up's Redis keys, once its gateways are gone."""
+    if not settings.redis_url:
+        return
+    client = Redis.from_url(settings.redis_url)
+    keys = [k async for k in client.scan_iter(match=f"{settings.redis_prefix}*")]
+    if keys:
+        await client.delete(*keys)
+    await client.aclose()
 
 
 def percentile(values: Sequence[float], q: float) -> float:

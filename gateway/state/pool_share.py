@@ -9,8 +9,13 @@ on the request path. Per pool, keys hash-tagged by the pool's provider name like
   safety limit of an engine without metrics holds across gateways (~200 ms late).
 - `{pool}:aff`, a stream of affinity decisions ({"g": gateway, "e": [[prefix key, URL], ...]}),
   trimmed to the affinity TTL; each gateway reads what the others added since its last read.
+- `{pool}:slots:<replica>`, a zset of in-flight leases: the one per-request step (one EVALSHA
+  as a request is sent to a replica, one ZREM after it, off the reply's path), so a replica's
+  safety limit holds across gateways even under bursts. Leases are renewed every few seconds
+  and expire when a gateway dies.
 
-Redis down: the others' load is forgotten (each gateway sees its own), the exchange retries.
+Redis down: the others' load is forgotten (each gateway sees its own), slots are not taken (each
+gateway keeps the limit on its own requests), the exchange retries.
 """
 
 from __future__ import annotations
@@ -18,14 +23,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
+import zlib
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, Protocol
 
 import orjson
 from redis.asyncio import Redis, RedisCluster
 from redis.exceptions import RedisError
 
+from gateway.state.quota import LEASE_MS
 from gateway.upstream.pool import PoolUpstream
 
 log = logging.getLogger("gateway.pool")
@@ -33,10 +42,16 @@ PEER_TTL_S = 2.0  # another gateway's load older than this is not counted (it ma
 FORGET_S = 60.0  # ... and older than this is deleted
 READ_MAX = 5_000  # affinity entries read per pool per exchange
 CLOSE_TIMEOUT_S = 1.0
+RENEW_EVERY_S = 5.0
+_LUA = Path(__file__).with_name("lua")
 
 
 class PoolShare(Protocol):
     async def exchange(self, pools: Mapping[str, PoolUpstream]) -> None: ...
+
+    async def acquire(self, pool: str, url: str, limit: int) -> str | None: ...
+
+    def release(self, pool: str, url: str, lease: str) -> None: ...
 
     async def close(self, pools: Mapping[str, PoolUpstream]) -> None: ...
 
@@ -50,6 +65,51 @@ class RedisPoolShare:
         self._stale: dict[str, list[str]] = {}  # pool -> gateways gone long ago
         self._failing = False
         self.exchanges = 0
+        self._slot = client.register_script((_LUA / "replica_slot.lua").read_text())
+        self._renew = client.register_script((_LUA / "renew.lua").read_text())
+        self._leases: dict[str, tuple[str, str]] = {}  # our lease id -> (pool, slots key)
+        self._renewed_at = time.monotonic()
+        self._releasing: set[asyncio.Task[None]] = set()
+
+    # -- per request: a replica's in-flight slot ------------------------------------------------
+
+    async def acquire(self, pool: str, url: str, limit: int) -> str | None:
+        """A lease on one of the replica's `limit` slots; None: every gateway together has it
+        full. "" (no lease): Redis is unavailable, the gateway decides on its own."""
+        if self._failing:
+            return ""
+        lease, key = os.urandom(8).hex(), self._slots_key(pool, url)
+        try:
+            taken = await self._slot(keys=[key], args=[lease, limit, LEASE_MS])
+        except RedisError as exc:
+            self._lost({}, exc)
+            return ""
+        if not taken:
+            return None
+        self._leases[lease] = (pool, key)
+        return lease
+
+    def release(self, pool: str, url: str, lease: str) -> None:
+        """The request left the replica: free its slot (in the background, off the reply)."""
+        if not lease or self._leases.pop(lease, None) is None:
+            return
+        task = asyncio.create_task(self._zrem(self._slots_key(pool, url), lease))
+        self._releasing.add(task)
+        task.add_done_callback(self._releasing.discard)
+
+    async def _zrem(self, key: str, lease: str) -> None:
+        with contextlib.suppress(RedisError):  # else it expires with its lease
+            await self.client.zrem(key, lease)
+
+    async def _renew_leases(self) -> None:
+        by_pool: dict[str, list[tuple[str, str]]] = {}
+        for lease, (pool, key) in self._leases.items():
+            by_pool.setdefault(pool, []).append((lease, key))
+        for leases in by_pool.values():
+            keys = sorted({key for _, key in leases})
+            await self._renew(keys=keys, args=[LEASE_MS, *(lease for lease, _ in leases)])
+
+    # -- every scrape round: load and affinity --------------------------------------------------
 
     async def exchange(self, pools: Mapping[str, PoolUpstream]) -> None:
         if not pools:
@@ -94,6 +154,12 @@ class RedisPoolShare:
         self.exchanges += 1
         for name, at_load, at_stream in reads:
             self._read(name, pools[name], results[at_load], results[at_stream], now)
+        if self._leases and time.monotonic() - self._renewed_at > RENEW_EVERY_S:
+            self._renewed_at = time.monotonic()
+            try:
+                await self._renew_leases()
+            except RedisError as exc:
+                self._lost(pools, exc)
 
     async def close(self, pools: Mapping[str, PoolUpstream]) -> None:
         """Take this gateway's load out at once (it would expire in PEER_TTL_S anyway)."""
@@ -143,6 +209,9 @@ class RedisPoolShare:
     def _keys(self, pool: str) -> tuple[str, str]:
         base = f"{self.prefix}{{{pool}}}"
         return f"{base}:load", f"{base}:aff"
+
+    def _slots_key(self, pool: str, url: str) -> str:
+        return f"{self.prefix}{{{pool}}}:slots:{zlib.crc32(url.encode()):08x}"
 
 
 def _text(value: Any) -> str:

@@ -12,6 +12,7 @@ import random
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Protocol
 
 import httpx
 
@@ -28,6 +29,14 @@ from gateway.upstream.pool_metrics import ReplicaLoad, has_metrics
 DEFAULT_SERVICE_S = 1.0  # a request's duration on a replica until one is measured
 DEFAULT_PROMPT_TOKENS = 500  # typical prompt for the pool's prediction until one is seen
 SERVICE_TAU_S = 10.0
+
+
+class ReplicaSlots(Protocol):
+    """In-flight slots per replica shared by every gateway (gateway.state.pool_share)."""
+
+    async def acquire(self, pool: str, url: str, limit: int) -> str | None: ...
+
+    def release(self, pool: str, url: str, lease: str) -> None: ...
 
 
 @dataclass(slots=True)
@@ -75,6 +84,7 @@ class PoolUpstream:
         self.replicas: list[LiveReplica] = []  # replaced whole when DNS changes it, never mutated
         self.set_replicas([(r.url, r.metrics_url) for r in pool.replicas])
         self.affinity = AffinityTable()
+        self.slots: ReplicaSlots | None = None  # set when pool state is shared (Redis)
         self._rng = rng or random.Random()
         self._typical_prompt = float(DEFAULT_PROMPT_TOKENS)
         self.started_at = time.monotonic()
@@ -175,7 +185,7 @@ class PoolUpstream:
             return await self._open_stream(call)
 
     async def _complete(self, call: Call) -> Reply:
-        r, tokens, _ = self._pick(call)
+        r, tokens, _, lease = await self._take(call)
         started = time.monotonic()
         epoch = r.epoch
         try:
@@ -184,25 +194,26 @@ class PoolUpstream:
             self._failed(r, exc)
             raise
         finally:
-            self._left(r, tokens if r.epoch == epoch else 0)
+            self._left(r, tokens if r.epoch == epoch else 0, lease)
         self._succeeded(r, started, reply.usage)
         return reply
 
     async def _open_stream(self, call: Call) -> StreamReply:
-        r, tokens, raw_ttft_s = self._pick(call)
+        r, tokens, raw_ttft_s, lease = await self._take(call)
         started = time.monotonic()
         epoch = r.epoch
         try:
             inner = await r.adapter.open_stream(call)
-        except UpstreamError as exc:
-            self._failed(r, exc)
-            self._left(r, tokens if r.epoch == epoch else 0)
+        except BaseException as exc:  # cancelled (a hedge lost) included: the slot is freed
+            if isinstance(exc, UpstreamError):
+                self._failed(r, exc)
+            self._left(r, tokens if r.epoch == epoch else 0, lease)
             raise
         if r.epoch == epoch:  # prefilled: no longer queued prefill work
             r.fresh_prefill_tokens = max(0, r.fresh_prefill_tokens - tokens)
         r.last_ttft_ms = (raw_ttft_s * r.ttft_bias * 1000, inner.ttft_ms)
         r.ttft_bias = calibrate(r.ttft_bias, raw_ttft_s, inner.ttft_ms / 1000)
-        return _PoolStream(inner, self, r, started)
+        return _PoolStream(inner, self, r, started, lease)
 
     async def aclose(self) -> None:
         await self._transport.aclose()
@@ -215,6 +226,21 @@ class PoolUpstream:
         return False
 
     # -- internals ----------------------------------------------------------------------------
+
+    async def _take(self, call: Call) -> tuple[LiveReplica, int, float, str]:
+        """_pick, then (pool state shared) a slot on that replica across every gateway; a
+        replica the others have filled counts as full until the next exchange, and another
+        is picked."""
+        for _ in range(len(self.replicas)):
+            r, tokens, raw_ttft_s = self._pick(call)
+            if self.slots is None:
+                return r, tokens, raw_ttft_s, ""
+            lease = await self.slots.acquire(self.provider, r.url, self.capacity.limit)
+            if lease is not None:
+                return r, tokens, raw_ttft_s, lease
+            self._left(r, tokens, "")
+            r.peer_in_flight = max(r.peer_in_flight, self.capacity.limit)
+        raise _full(self.provider)
 
     def _pick(self, call: Call) -> tuple[LiveReplica, int, float]:
         """The replica for this call, its prompt tokens and the uncalibrated TTFT predicted."""
@@ -236,11 +262,7 @@ class PoolUpstream:
             tie=self._rng.random(),
         )
         if choice is None:
-            raise UpstreamStatusError(
-                f"pool {self.provider}: every replica is at its safety limit or down",
-                upstream_status=429,
-                retry_after_s=1.0,
-            )
+            raise _full(self.provider)
         r = replicas[choice.index]
         if choice.affine:
             self.affinity_hits += 1
@@ -250,9 +272,11 @@ class PoolUpstream:
         r.fresh_prefill_tokens += tokens
         return r, tokens, choice.ttft_s / r.ttft_bias
 
-    def _left(self, r: LiveReplica, fresh_tokens: int) -> None:
+    def _left(self, r: LiveReplica, fresh_tokens: int, lease: str) -> None:
         r.in_flight -= 1
         r.fresh_prefill_tokens = max(0, r.fresh_prefill_tokens - fresh_tokens)
+        if lease and self.slots is not None:
+            self.slots.release(self.provider, r.url, lease)
 
     def _succeeded(self, r: LiveReplica, started: float, usage: Usage | None) -> None:
         now = time.monotonic()
@@ -280,9 +304,15 @@ class _PoolStream:
     """The replica's stream; closing it frees the replica's in-flight slot (once)."""
 
     def __init__(
-        self, inner: StreamReply, pool: PoolUpstream, replica: LiveReplica, started: float
+        self,
+        inner: StreamReply,
+        pool: PoolUpstream,
+        replica: LiveReplica,
+        started: float,
+        lease: str,
     ) -> None:
         self._inner, self._pool, self._replica, self._started = inner, pool, replica, started
+        self._lease = lease
         self._closed = False
         self.ttft_ms = inner.ttft_ms
         self.headers = inner.headers
@@ -314,8 +344,16 @@ class _PoolStream:
             self._sync()
             if not self._closed:
                 self._closed = True
-                self._pool._left(self._replica, 0)
+                self._pool._left(self._replica, 0, self._lease)
                 if self.truncated:
                     self._pool._failed(self._replica, UpstreamError("stream truncated"))
                 else:
                     self._pool._succeeded(self._replica, self._started, self.usage)
+
+
+def _full(provider: str) -> UpstreamStatusError:
+    return UpstreamStatusError(
+        f"pool {provider}: every replica is at its safety limit or down",
+        upstream_status=429,
+        retry_after_s=1.0,
+    )

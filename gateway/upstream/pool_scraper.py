@@ -113,6 +113,8 @@ class PoolScraper:
     def _refresh_pools(self) -> None:
         upstreams = self._source() if self._source is not None else {}
         self._pools = {p: u for p, u in upstreams.items() if isinstance(u, PoolUpstream)}
+        for pool in self._pools.values():  # a replica's slots are shared with the others too
+            pool.slots = self._share
 
     async def _run(self) -> None:
         while True:

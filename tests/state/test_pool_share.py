@@ -178,3 +178,38 @@ async def test_redis_down_forgets_the_others_and_warns_once(
 
 def _other(host: str) -> str:
     return "r1.test" if host == "r0.test" else "r0.test"
+
+
+async def test_a_replicas_safety_limit_holds_across_gateways_without_waiting_for_an_exchange(
+    prefix: str,
+) -> None:
+    a, b = pool_upstream(max_batch=1), pool_upstream(max_batch=1)  # one request per replica
+    a.slots, b.slots = share(prefix), share(prefix)
+    release = asyncio.Event()
+    arrived = asyncio.Semaphore(0)
+    sent: list[str] = []
+
+    async def held(request: httpx.Request) -> httpx.Response:
+        sent.append(request.url.host)
+        arrived.release()
+        await release.wait()
+        return httpx.Response(200, json=ANSWER)
+
+    with respx.mock:
+        respx.post(url__regex=r"http://r\d\.test/v1/chat/completions").mock(side_effect=held)
+        first = [asyncio.create_task(a.complete(call())) for _ in range(2)]  # A fills both
+        for _ in first:
+            await arrived.acquire()
+        with pytest.raises(UpstreamStatusError) as full:  # B has heard nothing from A yet
+            await b.complete(call())
+        assert full.value.upstream_status == 429
+        assert sorted(sent) == ["r0.test", "r1.test"]  # B never sent it
+        release.set()
+        await asyncio.gather(*first)
+        await asyncio.sleep(0.05)  # slots are freed just after the replies
+        b.set_peer_load({})  # what the next exchange would say
+        assert (await b.complete(call())).usage is not None  # a freed slot is B's now
+    for p in (a, b):
+        assert isinstance(p.slots, RedisPoolShare)
+        await p.slots.client.aclose()
+        await p.aclose()
