@@ -1,11 +1,15 @@
-"""Build config objects for unit tests with only the fields a test cares about."""
+"""Build config objects, pools and settings for tests with only the fields a test cares about."""
 
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
-from gateway.config.runtime import Deployment
+from gateway.config.runtime import Deployment, Pool
+from gateway.settings import Settings
+from gateway.upstream.openai_compat import make_transport
+from gateway.upstream.pool import PoolUpstream
 
 _BASE = Deployment(
     id="p/m",
@@ -33,3 +37,39 @@ def deployment(provider: str = "p", model: str = "m", **fields: Any) -> Deployme
         upstream_model=model,
         **fields,
     )
+
+
+_POOL = Pool(
+    replicas=(),
+    engine="openai",
+    gpu_hour_usd=2.0,
+    gpus=2,
+    billing="reserved",
+    goodput_tokens_per_s=None,
+    max_batch=4,
+    max_queue=0,
+    prefill_tokens_per_s=10_000,
+)
+
+
+def pool_upstream(**fields: Any) -> PoolUpstream:
+    """A PoolUpstream on httpx's transport (respx can mock it); any Pool field by keyword."""
+    return PoolUpstream(
+        provider="pool",
+        pool=replace(_POOL, **fields),
+        transport=make_transport("httpx", max_connections=8),
+        connect_timeout_s=1.0,
+        read_timeout_s=5.0,
+    )
+
+
+def gateway_settings(workdir: Path, **fields: Any) -> Settings:
+    """Settings for an in-process gateway whose files all live in workdir."""
+    base: dict[str, Any] = {
+        "providers": workdir / "providers.yaml",
+        "policies": workdir / "policies",
+        "database_url": f"sqlite:///{workdir / 'ledger.db'}",
+        "ledger_spool_dir": workdir / "spool",
+        "watch_config": False,
+    }
+    return Settings(**{**base, **fields})

@@ -18,6 +18,17 @@ from tests.redis_servers import free_port
 GATEWAY = str(Path(sys.executable).with_name("gateway"))
 
 
+def shared_env(workdir: Path, redis_url: str, prefix: str, **extra: str) -> dict[str, str]:
+    """Environment for gateways on workdir's providers.yaml and policies/, sharing one Redis."""
+    return {
+        "GATEWAY_PROVIDERS": str(workdir / "providers.yaml"),
+        "GATEWAY_POLICIES": str(workdir / "policies"),
+        "GATEWAY_REDIS_URL": redis_url,
+        "GATEWAY_REDIS_PREFIX": prefix,
+        **extra,
+    }
+
+
 @contextmanager
 def gateway_processes(count: int, env: Mapping[str, str], workdir: Path) -> Iterator[list[str]]:
     """Start `count` gateways (each with its own SQLite ledger in workdir); yield their URLs."""

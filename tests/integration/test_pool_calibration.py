@@ -11,8 +11,8 @@ import yaml
 
 from gateway.app import create_app
 from gateway.embedded import serve_in_loop
-from gateway.settings import Settings
 from gateway.sim import EngineSpec, SimConfig, VendorSpec, run_sim
+from tests.factories import gateway_settings
 
 PROMPT = "Tell me about GPUs. " * 100  # 2,000 characters: ~500 prompt tokens
 # The engine prefills 2,000 tokens/s (~250 ms for this prompt); providers.yaml claims 50,000.
@@ -54,14 +54,7 @@ async def test_observed_ttft_corrects_an_optimistic_pool(tmp_path: Path) -> None
         (tmp_path / "providers.yaml").write_text(yaml.safe_dump({"providers": providers}))
         (tmp_path / "policies").mkdir()
         (tmp_path / "policies" / "m.yaml").write_text(yaml.safe_dump(policy))
-        settings = Settings(
-            providers=tmp_path / "providers.yaml",
-            policies=tmp_path / "policies",
-            database_url=f"sqlite:///{tmp_path / 'ledger.db'}",
-            ledger_spool_dir=tmp_path / "spool",
-            watch_config=False,
-            explore_rate=0.0,
-        )
+        settings = gateway_settings(tmp_path, explore_rate=0.0)
         body = {
             "model": "m",
             "stream": True,

@@ -16,7 +16,7 @@ import httpx
 from bench import pools
 from gateway.sim import SimVendor, run_sim
 from tests.contract.test_store_contract import REDIS_URL, drop_prefix
-from tests.gateway_procs import gateway_processes
+from tests.gateway_procs import gateway_processes, shared_env
 
 PROMPTS = [f"{system} Question {i}?" for i, system in enumerate(pools.SYSTEMS[:8])]
 
@@ -37,15 +37,9 @@ async def test_a_prefix_lands_where_it_is_cached_whichever_gateway_sends_it(
 ) -> None:
     prefix = f"gwtest:{uuid.uuid4().hex[:10]}:"
     async with run_sim(pools.sim_config()) as vendors:
-        providers = tmp_path / "providers.yaml"
-        providers.write_text(pools.providers_yaml(vendors, affinity=True))
+        (tmp_path / "providers.yaml").write_text(pools.providers_yaml(vendors, affinity=True))
         (tmp_path / "policies").mkdir()
-        env = {
-            "GATEWAY_PROVIDERS": str(providers),
-            "GATEWAY_POLICIES": str(tmp_path / "policies"),
-            "GATEWAY_REDIS_URL": REDIS_URL,
-            "GATEWAY_REDIS_PREFIX": prefix,
-        }
+        env = shared_env(tmp_path, REDIS_URL, prefix)
         try:
             with gateway_processes(2, env, tmp_path) as urls:
                 async with httpx.AsyncClient(timeout=30) as http:

@@ -16,8 +16,8 @@ import httpx
 from bench import pools
 from gateway.app import create_app
 from gateway.embedded import serve_in_loop
-from gateway.settings import Settings
 from gateway.sim import SimVendor, run_sim
+from tests.factories import gateway_settings
 
 LADDER = [0.1, 0.5, 2.0, 3.0]
 
@@ -48,15 +48,8 @@ async def pool_gateway(
     """The simulated pool and vendors of bench/pools.py behind a gateway on loopback."""
     async with run_sim(pools.sim_config()) as vendors:
         (tmp_path / "policies").mkdir()
-        providers = tmp_path / "providers.yaml"
-        providers.write_text(pools.providers_yaml(vendors, affinity=affinity))
-        settings = Settings(
-            providers=providers,
-            policies=tmp_path / "policies",
-            database_url=f"sqlite:///{tmp_path / 'ledger.db'}",
-            ledger_spool_dir=tmp_path / "spool",
-            watch_config=False,
-        )
+        (tmp_path / "providers.yaml").write_text(pools.providers_yaml(vendors, affinity=affinity))
+        settings = gateway_settings(tmp_path)
         async with (
             serve_in_loop(create_app(settings, env={})) as url,
             httpx.AsyncClient(base_url=url, timeout=10) as http,

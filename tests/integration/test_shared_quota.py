@@ -14,7 +14,7 @@ from gateway.sim import SimVendor, VendorSpec, run_sim
 from gateway.sim.catalog import SimPrice, providers_yaml
 from gateway.sim.config import SimConfig
 from tests.contract.test_store_contract import REDIS_URL, drop_prefix
-from tests.gateway_procs import gateway_processes
+from tests.gateway_procs import gateway_processes, shared_env
 
 LIMIT = 10
 SPEC = VendorSpec(models=["m"], ttft_ms=5, tokens_per_s=5000, output_tokens=16)
@@ -41,13 +41,7 @@ async def test_burst_never_exceeds_the_vendor_limit(
     prices = {"limited": SimPrice(0.1, 0.1), "spare": SimPrice(1.0, 1.0)}  # limited is cheaper
     providers.write_text(providers_yaml(vendors, prices, limits={"limited": limit}))
     (tmp_path / "policies").mkdir()
-    env = {
-        "GATEWAY_PROVIDERS": str(providers),
-        "GATEWAY_POLICIES": str(tmp_path / "policies"),
-        "GATEWAY_REDIS_URL": REDIS_URL,
-        "GATEWAY_REDIS_PREFIX": prefix,
-        "GATEWAY_EXPLORE_RATE": "0",
-    }
+    env = shared_env(tmp_path, REDIS_URL, prefix, GATEWAY_EXPLORE_RATE="0")
     # 1 prompt token + 16 completion tokens = 17 per request, for the tpm case.
     body = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 16}
     try:

@@ -17,12 +17,12 @@ import pytest
 import respx
 from redis.asyncio import Redis
 
-from gateway.config.runtime import Pool, PoolReplica
+from gateway.config.runtime import PoolReplica
 from gateway.errors import UpstreamStatusError
 from gateway.state.pool_share import FORGET_S, RedisPoolShare
 from gateway.upstream.base import Call
-from gateway.upstream.openai_compat import make_transport
 from gateway.upstream.pool import PoolUpstream
+from tests import factories
 from tests.contract.test_store_contract import REDIS_URL, drop_prefix
 
 REPLICAS = ("http://r0.test/v1", "http://r1.test/v1")
@@ -35,24 +35,9 @@ ANSWER = {
 
 
 def pool_upstream(max_batch: int) -> PoolUpstream:
-    pool = Pool(
-        replicas=tuple(PoolReplica(u, u.removesuffix("/v1") + "/metrics") for u in REPLICAS),
-        engine="openai",  # no metrics: the gateways' in-flight is the whole load
-        gpu_hour_usd=2.0,
-        gpus=2,
-        billing="reserved",
-        goodput_tokens_per_s=None,
-        max_batch=max_batch,
-        max_queue=0,
-        prefill_tokens_per_s=10_000,
-    )
-    return PoolUpstream(
-        provider="pool",
-        pool=pool,
-        transport=make_transport("httpx", max_connections=8),
-        connect_timeout_s=1.0,
-        read_timeout_s=5.0,
-    )
+    # engine: openai has no metrics: the gateways' in-flight is the whole load
+    replicas = tuple(PoolReplica(u, u.removesuffix("/v1") + "/metrics") for u in REPLICAS)
+    return factories.pool_upstream(replicas=replicas, max_batch=max_batch)
 
 
 def call(prompt: str = "hi") -> Call:

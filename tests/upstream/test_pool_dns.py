@@ -12,14 +12,13 @@ import pytest
 
 from bench import pools
 from gateway.app import create_app
-from gateway.config.runtime import DnsSource, Pool
+from gateway.config.runtime import DnsSource
 from gateway.embedded import serve_in_loop
-from gateway.settings import Settings
 from gateway.sim import run_sim
-from gateway.upstream.openai_compat import make_transport
 from gateway.upstream.pool import PoolUpstream
 from gateway.upstream.pool_dns import replica_urls
 from gateway.upstream.pool_scraper import PoolScraper
+from tests.factories import gateway_settings, pool_upstream
 
 SOURCE = DnsSource("http://vllm-headless.llm.svc:8000/v1", "/metrics", refresh_s=0.1)
 
@@ -38,25 +37,7 @@ def test_one_replica_per_address_in_a_stable_order() -> None:
 
 
 def dns_pool() -> PoolUpstream:
-    pool = Pool(
-        replicas=(),
-        engine="openai",  # nothing to scrape: the test is about the replica set
-        gpu_hour_usd=1.0,
-        gpus=1,
-        billing="reserved",
-        goodput_tokens_per_s=None,
-        max_batch=8,
-        max_queue=0,
-        prefill_tokens_per_s=10_000,
-        dns=SOURCE,
-    )
-    return PoolUpstream(
-        provider="pool",
-        pool=pool,
-        transport=make_transport("httpx", max_connections=4),
-        connect_timeout_s=1.0,
-        read_timeout_s=1.0,
-    )
+    return pool_upstream(dns=SOURCE, max_batch=8)  # engine: openai, nothing to scrape
 
 
 async def test_the_replica_set_follows_the_name(caplog: pytest.LogCaptureFixture) -> None:
@@ -115,13 +96,7 @@ async def test_a_pool_named_by_dns_serves_through_the_address_it_resolves_to(
             "    cost: {gpu_hour_usd: 2.0, gpus: 1}\n"
             f"    models: {{{pools.MODEL}: {{}}}}\n"
         )
-        settings = Settings(
-            providers=providers,
-            policies=tmp_path / "policies",
-            database_url=f"sqlite:///{tmp_path / 'ledger.db'}",
-            ledger_spool_dir=tmp_path / "spool",
-            watch_config=False,
-        )
+        settings = gateway_settings(tmp_path)
         body = {"model": pools.MODEL, "messages": [{"role": "user", "content": "hi"}]}
         async with (
             serve_in_loop(create_app(settings, env={})) as url,
