@@ -35,7 +35,7 @@ from redis.asyncio import Redis, RedisCluster
 from redis.exceptions import RedisError
 
 from gateway.state.quota import LEASE_MS
-from gateway.upstream.pool import PoolUpstream
+from gateway.upstream.pool import PeerLoad, PoolUpstream
 
 log = logging.getLogger("gateway.pool")
 PEER_TTL_S = 2.0  # another gateway's load older than this is not counted (it may be gone)
@@ -122,7 +122,8 @@ class RedisPoolShare:
         for name, pool in pools.items():
             load_key, aff_key = self._keys(name)
             ttl_ms = int(pool.affinity.ttl_s * 1000)
-            pipe.hset(load_key, self.gateway_id, orjson.dumps({"at": now, "r": pool.local_load()}))
+            load = {url: list(peer) for url, peer in pool.local_load().items()}
+            pipe.hset(load_key, self.gateway_id, orjson.dumps({"at": now, "r": load}))
             pipe.pexpire(load_key, int(FORGET_S * 1000))
             pipe.hgetall(load_key)
             at_load = n + 2
@@ -169,7 +170,7 @@ class RedisPoolShare:
                 await asyncio.wait_for(self.client.hdel(load_key, self.gateway_id), CLOSE_TIMEOUT_S)
 
     def _read(self, name: str, pool: PoolUpstream, raw_load: Any, stream: Any, now: float) -> None:
-        peers: dict[str, tuple[int, int]] = {}
+        peers: dict[str, PeerLoad] = {}
         stale: list[str] = []
         for field, value in (raw_load or {}).items():
             gateway = _text(field)
@@ -181,9 +182,9 @@ class RedisPoolShare:
                 stale.append(gateway)
             if age > PEER_TTL_S:
                 continue
-            for url, (n, tokens) in data["r"].items():
-                old_n, old_tokens = peers.get(url, (0, 0))
-                peers[url] = (old_n + int(n), old_tokens + int(tokens))
+            for url, (n, tokens, sent) in data["r"].items():
+                old = peers.get(url) or PeerLoad(0, 0, [])
+                peers[url] = PeerLoad(old.in_flight + n, old.fresh_tokens + tokens, old.sent + sent)
         pool.set_peer_load(peers)
         if stale:
             self._stale[name] = stale

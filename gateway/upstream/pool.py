@@ -12,7 +12,7 @@ import random
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import httpx
 
@@ -29,6 +29,7 @@ from gateway.upstream.pool_metrics import ReplicaLoad, has_metrics
 DEFAULT_SERVICE_S = 1.0  # a request's duration on a replica until one is measured
 DEFAULT_PROMPT_TOKENS = 500  # typical prompt for the pool's prediction until one is seen
 SERVICE_TAU_S = 10.0
+SENT_SHARED = 64  # send times shared per replica (the newest): enough for any scrape interval
 
 
 class ReplicaSlots(Protocol):
@@ -49,16 +50,45 @@ class LiveReplica:
     in_flight_at_scrape: int = 0
     fresh_prefill_tokens: int = 0
     epoch: int = 0  # scrapes so far: fresh prefill tokens count until the next one
+    sent: list[float] = field(default_factory=list)  # when ours in flight were sent (wall)
+    scraped_at: float = 0.0  # wall clock of the last scrape
     # The other gateways' requests on this replica (shared through the Store, ~200 ms late).
     peer_in_flight: int = 0
-    peer_in_flight_at_scrape: int = 0
     peer_fresh_tokens: int = 0
+    peer_sent: list[float] = field(default_factory=list)
     service_s: float = DEFAULT_SERVICE_S
     service_at: float = 0.0
     ttft_bias: float = 1.0  # observed / predicted TTFT (routing.replica.calibrate)
     last_ttft_ms: tuple[float, float] | None = None  # (predicted, observed), for /admin
     breaker: Breaker = field(default_factory=Breaker)
     served: int = 0
+
+
+class PeerLoad(NamedTuple):
+    in_flight: int
+    fresh_tokens: int  # prompt tokens sent and not yet prefilled
+    sent: list[float]  # wall-clock send times of the latest requests in flight
+
+
+@dataclass(slots=True)
+class _Ticket:
+    """One request on one replica, from the pick until it is off the replica."""
+
+    replica: LiveReplica
+    tokens: int  # its prompt tokens
+    raw_ttft_s: float  # the TTFT predicted before calibration
+    epoch: int  # the replica's scrape count when it was sent
+    sent_at: float  # wall clock
+    started: float = field(default_factory=time.monotonic)
+    lease: str = ""  # its shared slot on the replica, if any
+    queued: bool = True  # its prompt still counts as queued prefill work
+
+    def prefilled(self) -> None:
+        """A scrape after the send includes it; before that, our count is the correction."""
+        r = self.replica
+        if self.queued and r.epoch == self.epoch:
+            r.fresh_prefill_tokens = max(0, r.fresh_prefill_tokens - self.tokens)
+        self.queued = False
 
 
 class PoolUpstream:
@@ -119,18 +149,23 @@ class PoolUpstream:
             return
         r.load = load
         r.in_flight_at_scrape = r.in_flight
-        r.peer_in_flight_at_scrape = r.peer_in_flight
+        r.scraped_at = time.time()
         r.fresh_prefill_tokens = 0
         r.epoch += 1
 
-    def local_load(self) -> dict[str, tuple[int, int]]:
-        """This gateway's in-flight requests and not yet prefilled tokens, by replica URL."""
-        return {r.url: (r.in_flight, r.fresh_prefill_tokens) for r in self.replicas}
+    def local_load(self) -> dict[str, PeerLoad]:
+        """By replica URL: this gateway's requests in flight, their prompt tokens not yet
+        prefilled, and when the latest of them were sent."""
+        return {
+            r.url: PeerLoad(r.in_flight, r.fresh_prefill_tokens, r.sent[-SENT_SHARED:])
+            for r in self.replicas
+        }
 
-    def set_peer_load(self, load: Mapping[str, tuple[int, int]]) -> None:
+    def set_peer_load(self, load: Mapping[str, PeerLoad]) -> None:
         """The other gateways' local_load(), summed by replica URL."""
         for r in self.replicas:
-            r.peer_in_flight, r.peer_fresh_tokens = load.get(r.url, (0, 0))
+            peer = load.get(r.url) or PeerLoad(0, 0, [])
+            r.peer_in_flight, r.peer_fresh_tokens, r.peer_sent = peer
 
     def states(self, now: float) -> list[ReplicaState]:
         wall = time.time()
@@ -139,7 +174,11 @@ class PoolUpstream:
                 healthy=not is_open(r.breaker, wall),
                 load=r.load,
                 in_flight=r.in_flight + r.peer_in_flight,
-                in_flight_at_scrape=r.in_flight_at_scrape + r.peer_in_flight_at_scrape,
+                # The others' requests sent before our scrape are in it already: only those
+                # sent since count on top of it (by their send time, not by when we heard).
+                in_flight_at_scrape=r.in_flight_at_scrape
+                + r.peer_in_flight
+                - sum(1 for t in r.peer_sent if t > r.scraped_at),
                 fresh_prefill_tokens=r.fresh_prefill_tokens + r.peer_fresh_tokens,
                 service_s=r.service_s,
                 ttft_bias=r.ttft_bias,
@@ -185,35 +224,32 @@ class PoolUpstream:
             return await self._open_stream(call)
 
     async def _complete(self, call: Call) -> Reply:
-        r, tokens, _, lease = await self._take(call)
-        started = time.monotonic()
-        epoch = r.epoch
+        ticket = await self._take(call)
+        r = ticket.replica
         try:
             reply = await r.adapter.complete(call)
         except UpstreamError as exc:
             self._failed(r, exc)
             raise
         finally:
-            self._left(r, tokens if r.epoch == epoch else 0, lease)
-        self._succeeded(r, started, reply.usage)
+            self._left(ticket)
+        self._succeeded(r, ticket.started, reply.usage)
         return reply
 
     async def _open_stream(self, call: Call) -> StreamReply:
-        r, tokens, raw_ttft_s, lease = await self._take(call)
-        started = time.monotonic()
-        epoch = r.epoch
+        ticket = await self._take(call)
+        r = ticket.replica
         try:
             inner = await r.adapter.open_stream(call)
         except BaseException as exc:  # cancelled (a hedge lost) included: the slot is freed
             if isinstance(exc, UpstreamError):
                 self._failed(r, exc)
-            self._left(r, tokens if r.epoch == epoch else 0, lease)
+            self._left(ticket)
             raise
-        if r.epoch == epoch:  # prefilled: no longer queued prefill work
-            r.fresh_prefill_tokens = max(0, r.fresh_prefill_tokens - tokens)
-        r.last_ttft_ms = (raw_ttft_s * r.ttft_bias * 1000, inner.ttft_ms)
-        r.ttft_bias = calibrate(r.ttft_bias, raw_ttft_s, inner.ttft_ms / 1000)
-        return _PoolStream(inner, self, r, started, lease)
+        ticket.prefilled()
+        r.last_ttft_ms = (ticket.raw_ttft_s * r.ttft_bias * 1000, inner.ttft_ms)
+        r.ttft_bias = calibrate(r.ttft_bias, ticket.raw_ttft_s, inner.ttft_ms / 1000)
+        return _PoolStream(inner, self, ticket)
 
     async def aclose(self) -> None:
         await self._transport.aclose()
@@ -227,22 +263,24 @@ class PoolUpstream:
 
     # -- internals ----------------------------------------------------------------------------
 
-    async def _take(self, call: Call) -> tuple[LiveReplica, int, float, str]:
+    async def _take(self, call: Call) -> _Ticket:
         """_pick, then (pool state shared) a slot on that replica across every gateway; a
         replica the others have filled counts as full until the next exchange, and another
         is picked."""
         for _ in range(len(self.replicas)):
-            r, tokens, raw_ttft_s = self._pick(call)
+            ticket = self._pick(call)
             if self.slots is None:
-                return r, tokens, raw_ttft_s, ""
+                return ticket
+            r = ticket.replica
             lease = await self.slots.acquire(self.provider, r.url, self.capacity.limit)
             if lease is not None:
-                return r, tokens, raw_ttft_s, lease
-            self._left(r, tokens, "")
+                ticket.lease = lease
+                return ticket
+            self._left(ticket)
             r.peer_in_flight = max(r.peer_in_flight, self.capacity.limit)
         raise _full(self.provider)
 
-    def _pick(self, call: Call) -> tuple[LiveReplica, int, float]:
+    def _pick(self, call: Call) -> _Ticket:
         """The replica for this call, its prompt tokens and the uncalibrated TTFT predicted."""
         text, total_chars = leading_text(call.body)
         tokens = max(1, total_chars // 4)
@@ -268,15 +306,20 @@ class PoolUpstream:
             self.affinity_hits += 1
         if key is not None:
             self.affinity.remember(key, r.url, now)
+        ticket = _Ticket(r, tokens, choice.ttft_s / r.ttft_bias, r.epoch, time.time())
         r.in_flight += 1
         r.fresh_prefill_tokens += tokens
-        return r, tokens, choice.ttft_s / r.ttft_bias
+        r.sent.append(ticket.sent_at)
+        return ticket
 
-    def _left(self, r: LiveReplica, fresh_tokens: int, lease: str) -> None:
+    def _left(self, ticket: _Ticket) -> None:
+        """The request is off the replica (once per ticket)."""
+        r = ticket.replica
         r.in_flight -= 1
-        r.fresh_prefill_tokens = max(0, r.fresh_prefill_tokens - fresh_tokens)
-        if lease and self.slots is not None:
-            self.slots.release(self.provider, r.url, lease)
+        ticket.prefilled()
+        r.sent.remove(ticket.sent_at)
+        if ticket.lease and self.slots is not None:
+            self.slots.release(self.provider, r.url, ticket.lease)
 
     def _succeeded(self, r: LiveReplica, started: float, usage: Usage | None) -> None:
         now = time.monotonic()
@@ -303,16 +346,8 @@ class PoolUpstream:
 class _PoolStream:
     """The replica's stream; closing it frees the replica's in-flight slot (once)."""
 
-    def __init__(
-        self,
-        inner: StreamReply,
-        pool: PoolUpstream,
-        replica: LiveReplica,
-        started: float,
-        lease: str,
-    ) -> None:
-        self._inner, self._pool, self._replica, self._started = inner, pool, replica, started
-        self._lease = lease
+    def __init__(self, inner: StreamReply, pool: PoolUpstream, ticket: _Ticket) -> None:
+        self._inner, self._pool, self._ticket = inner, pool, ticket
         self._closed = False
         self.ttft_ms = inner.ttft_ms
         self.headers = inner.headers
@@ -344,11 +379,12 @@ class _PoolStream:
             self._sync()
             if not self._closed:
                 self._closed = True
-                self._pool._left(self._replica, 0, self._lease)
+                ticket = self._ticket
+                self._pool._left(ticket)
                 if self.truncated:
-                    self._pool._failed(self._replica, UpstreamError("stream truncated"))
+                    self._pool._failed(ticket.replica, UpstreamError("stream truncated"))
                 else:
-                    self._pool._succeeded(self._replica, self._started, self.usage)
+                    self._pool._succeeded(ticket.replica, ticket.started, self.usage)
 
 
 def _full(provider: str) -> UpstreamStatusError:

@@ -21,7 +21,7 @@ from gateway.config.runtime import PoolReplica
 from gateway.errors import UpstreamStatusError
 from gateway.state.pool_share import FORGET_S, RedisPoolShare
 from gateway.upstream.base import Call
-from gateway.upstream.pool import PoolUpstream
+from gateway.upstream.pool import PeerLoad, PoolUpstream
 from tests import factories
 from tests.contract.test_store_contract import REDIS_URL, drop_prefix
 
@@ -127,9 +127,10 @@ async def test_a_gone_gateway_stops_counting_and_is_forgotten(prefix: str) -> No
     key = f"{prefix}{{pool}}:load"
     now = time.time()
     client = share_b.client
-    await client.hset(key, "recent", orjson.dumps({"at": now, "r": {REPLICAS[0]: [3, 900]}}))
-    await client.hset(key, "quiet", orjson.dumps({"at": now - 5, "r": {REPLICAS[0]: [7, 0]}}))
-    gone = {"at": now - FORGET_S - 1, "r": {REPLICAS[1]: [9, 0]}}
+    recent = {"at": now, "r": {REPLICAS[0]: [3, 900, [now - 1, now - 1, now]]}}
+    await client.hset(key, "recent", orjson.dumps(recent))
+    await client.hset(key, "quiet", orjson.dumps({"at": now - 5, "r": {REPLICAS[0]: [7, 0, []]}}))
+    gone = {"at": now - FORGET_S - 1, "r": {REPLICAS[1]: [9, 0, []]}}
     await client.hset(key, "gone", orjson.dumps(gone))
     await share_b.exchange({"pool": b})
     states = b.states(time.monotonic())
@@ -146,7 +147,7 @@ async def test_redis_down_forgets_the_others_and_warns_once(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     b = pool_upstream(4)
-    b.set_peer_load({REPLICAS[0]: (3, 0)})
+    b.set_peer_load({REPLICAS[0]: PeerLoad(3, 0, [])})
     dead = RedisPoolShare(
         Redis.from_url("redis://127.0.0.1:1", socket_connect_timeout=0.2),
         prefix="gwtest:",
