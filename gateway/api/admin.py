@@ -73,7 +73,8 @@ def _pool_row(upstream: Upstream | None) -> dict[str, object]:
         {
             "url": r.url,
             "healthy": s.healthy,
-            "in_flight": s.in_flight,
+            "in_flight": s.in_flight,  # every gateway's (ours: own_in_flight)
+            "own_in_flight": r.in_flight,
             "running": s.load.running if s.load else None,
             "waiting": s.load.waiting if s.load else None,
             "kv_usage": s.load.kv_usage if s.load else None,

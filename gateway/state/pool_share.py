@@ -163,7 +163,10 @@ class RedisPoolShare:
                 self._lost(pools, exc)
 
     async def close(self, pools: Mapping[str, PoolUpstream]) -> None:
-        """Take this gateway's load out at once (it would expire in PEER_TTL_S anyway)."""
+        """Free the last slots and take this gateway's load out at once (both would expire
+        anyway: leases after LEASE_MS, load after PEER_TTL_S)."""
+        if self._releasing:
+            await asyncio.wait(self._releasing, timeout=CLOSE_TIMEOUT_S)
         for name in pools:
             with contextlib.suppress(RedisError, TimeoutError):
                 load_key, _ = self._keys(name)
