@@ -1,13 +1,12 @@
-"""Adapter for OpenAI-compatible HTTP APIs, on httpx's API with a swappable transport."""
+"""Adapter for OpenAI-compatible HTTP APIs: aiohttp directly (the default), or an httpx transport
+(respx mocks it in unit tests; `GATEWAY_HTTP_TRANSPORT=httpx`)."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, Literal
 
-import aiohttp
 import httpx
 import orjson
 
@@ -18,6 +17,7 @@ from gateway.errors import (
     UpstreamStatusError,
     UpstreamTimeout,
 )
+from gateway.upstream.aiohttp_native import NativeResponse, NativeTransport
 from gateway.upstream.base import Call, Reply, Usage
 from gateway.upstream.sse import (
     DONE,
@@ -30,6 +30,8 @@ from gateway.upstream.sse import (
 )
 
 TransportName = Literal["aiohttp", "httpx"]
+Transport = httpx.AsyncBaseTransport | NativeTransport
+Response = httpx.Response | NativeResponse
 _RATE_HEADERS = (
     "x-ratelimit-limit-requests",
     "x-ratelimit-limit-tokens",
@@ -41,15 +43,12 @@ _RATE_HEADERS = (
 )
 
 
-def make_transport(name: TransportName, max_connections: int) -> httpx.AsyncBaseTransport:
+def make_transport(name: TransportName, max_connections: int) -> Transport:
+    if name == "aiohttp":
+        return NativeTransport(max_connections)
     limits = httpx.Limits(
         max_connections=max_connections, max_keepalive_connections=max_connections
     )
-    if name == "aiohttp":
-        from httpx_aiohttp import AiohttpTransport
-
-        transport: httpx.AsyncBaseTransport = AiohttpTransport(limits=limits)
-        return transport
     return httpx.AsyncHTTPTransport(limits=limits)
 
 
@@ -59,7 +58,7 @@ class OpenAICompatUpstream:
         *,
         base_url: str,
         api_key: str | None,
-        transport: httpx.AsyncBaseTransport,
+        transport: Transport,
         connect_timeout_s: float,
         read_timeout_s: float,
     ) -> None:
@@ -124,14 +123,9 @@ class OpenAICompatUpstream:
         await self._transport.aclose()
 
     async def probe(self) -> bool:
-        request = httpx.Request(
-            "GET",
-            self._models_url,
-            headers=self._headers,
-            extensions={"timeout": {k: min(v, 5.0) for k, v in self._timeout.items()}},
-        )
+        timeout = {k: min(v, 5.0) for k, v in self._timeout.items()}
         try:
-            response = await self._transport.handle_async_request(request)
+            response = await self._request("GET", self._models_url, self._headers, None, timeout)
             await response.aread()
             await response.aclose()
         except httpx.HTTPError:
@@ -145,7 +139,23 @@ class OpenAICompatUpstream:
         read = call.read_timeout_s or self._timeout["read"]
         return {"connect": connect, "read": read, "write": read, "pool": connect}
 
-    async def _send(self, call: Call, started: float) -> httpx.Response:
+    async def _request(
+        self,
+        method: str,
+        url: httpx.URL,
+        headers: Mapping[str, str],
+        content: bytes | None,
+        timeouts: Mapping[str, float],
+    ) -> Response:
+        """Raises httpx's errors, whichever the transport."""
+        if isinstance(self._transport, NativeTransport):
+            return await self._transport.send(method, str(url), headers, content, timeouts)
+        request = httpx.Request(
+            method, url, headers=headers, content=content, extensions={"timeout": timeouts}
+        )
+        return await self._transport.handle_async_request(request)
+
+    async def _send(self, call: Call, started: float) -> Response:
         body: dict[str, Any] = dict(call.body)
         body["model"] = call.upstream_model
         if call.stream:
@@ -156,15 +166,11 @@ class OpenAICompatUpstream:
                 **(opts if isinstance(opts, dict) else {}),
                 "include_usage": True,
             }
-        request = httpx.Request(
-            "POST",
-            self._url,
-            headers={**self._headers, "x-request-id": call.request_id},
-            content=orjson.dumps(body),
-            extensions={"timeout": self._timeouts(call)},
-        )
+        headers = {**self._headers, "x-request-id": call.request_id}
         try:
-            return await self._transport.handle_async_request(request)
+            return await self._request(
+                "POST", self._url, headers, orjson.dumps(body), self._timeouts(call)
+            )
         except httpx.HTTPError as exc:
             raise map_transport_error(exc, started) from exc
 
@@ -173,7 +179,7 @@ class SseStream:
     """Relays an upstream SSE body event by event, noting TTFT and the usage chunk on the way."""
 
     def __init__(
-        self, response: httpx.Response, *, strip_usage: bool, started: float, resume: bool = False
+        self, response: Response, *, strip_usage: bool, started: float, resume: bool = False
     ) -> None:
         self._response = response
         self._raw = response.aiter_raw()
@@ -264,17 +270,13 @@ class SseStream:
 
 
 def map_transport_error(exc: httpx.HTTPError, started: float) -> UpstreamError:
-    """Foreign exceptions mapped by type, once, here."""
+    """Foreign exceptions mapped by type, once, here (aiohttp's arrive as httpx's)."""
     elapsed = time.perf_counter() - started
-    cause = exc.__cause__
-    # httpx-aiohttp maps every aiohttp connection error (a reset, a refused socket) to a
-    # ConnectTimeout: a timeout only if the real cause was one.
-    misnamed = isinstance(cause, aiohttp.ClientConnectionError) and not isinstance(
-        cause, asyncio.TimeoutError
-    )
-    if isinstance(exc, httpx.TimeoutException) and not misnamed:
+    if isinstance(exc, httpx.TimeoutException):
         return UpstreamTimeout(f"upstream timed out after {elapsed:.1f}s")
-    return UpstreamConnectError(f"upstream connection failed: {type(cause or exc).__name__}")
+    return UpstreamConnectError(
+        f"upstream connection failed: {type(exc.__cause__ or exc).__name__}"
+    )
 
 
 def status_error(status: int, content: bytes, headers: Mapping[str, str]) -> UpstreamStatusError:

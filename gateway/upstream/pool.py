@@ -14,15 +14,13 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import NamedTuple, Protocol
 
-import httpx
-
 from gateway.config.runtime import Pool
 from gateway.errors import UpstreamConnectError, UpstreamError, UpstreamStatusError, UpstreamTimeout
 from gateway.routing.replica import Capacity, ReplicaState, best_ttft_s, calibrate, choose
 from gateway.state.circuit import Breaker, is_open, step
 from gateway.state.estimators import Estimate, peak_ewma
 from gateway.upstream.base import Call, Reply, StreamReply, Usage
-from gateway.upstream.openai_compat import OpenAICompatUpstream
+from gateway.upstream.openai_compat import OpenAICompatUpstream, Transport
 from gateway.upstream.pool_affinity import PREFIX_CHARS, AffinityTable, leading_text, prefix_key
 from gateway.upstream.pool_metrics import ReplicaLoad, has_metrics
 
@@ -99,7 +97,7 @@ class PoolUpstream:
         *,
         provider: str,
         pool: Pool,
-        transport: httpx.AsyncBaseTransport,
+        transport: Transport,
         connect_timeout_s: float,
         read_timeout_s: float,
         rng: random.Random | None = None,
