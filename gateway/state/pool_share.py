@@ -1,12 +1,14 @@
-"""Pool state shared by the gateway replicas through Redis: in-flight load and prefix affinity.
+"""Pool state shared by the gateway replicas through Redis: in-flight load, prefix affinity and
+each replica's safety limit.
 
-Runs in the pool scraper's loop (every ~200 ms), one pipelined exchange for every pool, never
-on the request path. Per pool, keys hash-tagged by the pool's provider name like its quota keys:
+Load and affinity go in one pipelined exchange for every pool, run by the pool scraper's loop
+(every ~200 ms), off the request path. Keys are hash-tagged by the pool's provider name like
+its quota keys:
 
 - `{pool}:load`, a hash: field = gateway id, value = {"at": wall clock, "r": {replica URL:
-  [in flight, prompt tokens not yet prefilled]}}. Each gateway sums the others' recent entries
-  by replica, so a replica's load between two scrapes counts every gateway's requests and the
-  safety limit of an engine without metrics holds across gateways (~200 ms late).
+  [in flight, prompt tokens not yet prefilled, send times of the latest in flight]}}. Each
+  gateway sums the others' recent entries by replica; the send times tell which of their
+  requests a scrape cannot have seen yet.
 - `{pool}:aff`, a stream of affinity decisions ({"g": gateway, "e": [[prefix key, URL], ...]}),
   trimmed to the affinity TTL; each gateway reads what the others added since its last read.
 - `{pool}:slots:<replica>`, a zset of in-flight leases: the one per-request step (one EVALSHA
@@ -15,7 +17,8 @@ on the request path. Per pool, keys hash-tagged by the pool's provider name like
   and expire when a gateway dies.
 
 Redis down: the others' load is forgotten (each gateway sees its own), slots are not taken (each
-gateway keeps the limit on its own requests), the exchange retries.
+gateway keeps the limit on its own requests), the exchange retries. An entry that does not parse
+(another version of the gateway, say) is skipped, never fatal.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from redis.asyncio import Redis, RedisCluster
 from redis.exceptions import RedisError
 
 from gateway.state.quota import LEASE_MS
+from gateway.state.redis_store import as_text
 from gateway.upstream.pool import PeerLoad, PoolUpstream
 
 log = logging.getLogger("gateway.pool")
@@ -176,26 +180,35 @@ class RedisPoolShare:
         peers: dict[str, PeerLoad] = {}
         stale: list[str] = []
         for field, value in (raw_load or {}).items():
-            gateway = _text(field)
+            gateway = as_text(field)
             if gateway == self.gateway_id:
                 continue
-            data = orjson.loads(value)
-            age = now - float(data["at"])
-            if age > FORGET_S:
-                stale.append(gateway)
-            if age > PEER_TTL_S:
-                continue
-            for url, (n, tokens, sent) in data["r"].items():
-                old = peers.get(url) or PeerLoad(0, 0, [])
-                peers[url] = PeerLoad(old.in_flight + n, old.fresh_tokens + tokens, old.sent + sent)
+            try:
+                data = orjson.loads(value)
+                age = now - float(data["at"])
+                if age > FORGET_S:
+                    stale.append(gateway)
+                if age > PEER_TTL_S:
+                    continue
+                for url, (n, tokens, sent) in data["r"].items():
+                    old = peers.get(url) or PeerLoad(0, 0, [])
+                    peers[url] = PeerLoad(
+                        old.in_flight + int(n),
+                        old.fresh_tokens + int(tokens),
+                        old.sent + [float(t) for t in sent],
+                    )
+            except (ValueError, TypeError, KeyError, AttributeError):
+                continue  # not ours to read: that gateway's load is not counted
         pool.set_peer_load(peers)
         if stale:
             self._stale[name] = stale
         learned: list[tuple[int, str]] = []
         for entry_id, fields in stream or ():
-            self._cursor[name] = _text(entry_id)
-            fields = {_text(k): v for k, v in fields.items()}
-            if _text(fields.get("g", b"")) != self.gateway_id:
+            self._cursor[name] = as_text(entry_id)
+            fields = {as_text(k): v for k, v in fields.items()}
+            if as_text(fields.get("g", b"")) == self.gateway_id:
+                continue
+            with contextlib.suppress(ValueError, TypeError, KeyError):
                 learned += [(int(k), str(u)) for k, u in orjson.loads(fields["e"])]
         pool.affinity.learn(learned, time.monotonic())
 
@@ -216,7 +229,3 @@ class RedisPoolShare:
 
     def _slots_key(self, pool: str, url: str) -> str:
         return f"{self.prefix}{{{pool}}}:slots:{zlib.crc32(url.encode()):08x}"
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)

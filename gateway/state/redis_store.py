@@ -96,7 +96,7 @@ class RedisStore:
                     grant = Grant(dep.id, dep.provider, resid, int(result[1]), tokens, scopes)
                     self._in_flight[resid] = grant
                     return grant
-                limit, index, retry_ms = _text(result[1]), int(result[2]), int(result[3])
+                limit, index, retry_ms = as_text(result[1]), int(result[2]), int(result[3])
                 return Denied(dep.id, limit, dep.limits[index].scope, max(retry_ms, 1) / 1000)
         return self._fallback.reserve(dep, tokens, resid, int(time.time() * 1000))
 
@@ -212,7 +212,7 @@ class RedisStore:
     def _read_estimates(self, raw: Mapping[Any, Any], now: float) -> None:
         remote: dict[str, dict[str, Estimate]] = {}
         for key, value in raw.items():
-            replica = _text(key)
+            replica = as_text(key)
             data = orjson.loads(value)
             if replica == self.replica_id or now - float(data["at"]) > REPLICA_TTL_S:
                 continue
@@ -273,5 +273,6 @@ def _triples(keys: list[str]) -> list[tuple[str, str, str]]:
     return [(keys[i], keys[i + 1], keys[i + 2]) for i in range(0, len(keys), 3)]
 
 
-def _text(value: Any) -> str:
+def as_text(value: Any) -> str:
+    """A Redis reply field as str (clients may decode or not)."""
     return value.decode() if isinstance(value, bytes) else str(value)
