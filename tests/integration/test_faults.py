@@ -14,6 +14,8 @@ import asyncio
 import itertools
 import time
 from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -135,6 +137,19 @@ def attempts(vendor: SimVendor) -> int:
     return vendor.stats.requests
 
 
+@asynccontextmanager
+async def warmed(
+    fleet: FleetFactory, **options: Any
+) -> AsyncIterator[tuple[Fleet, httpx.AsyncClient]]:
+    """SPECS behind a gateway (no exploration), each vendor measured once, and a client."""
+    async with (
+        fleet(SPECS, PRICES, explore_rate=0.0, **options) as f,
+        httpx.AsyncClient(base_url=f.url, timeout=HUNG_S) as http,
+    ):
+        await warm(f, http)
+        yield f, http
+
+
 async def warm(f: Fleet, http: httpx.AsyncClient) -> None:
     """All three healthy: the best one serves everything (the ranking is the one we think)."""
     tally = await run(http, 4)
@@ -163,11 +178,7 @@ def assert_broke_honestly(result: Result) -> None:
 
 
 async def test_best_vendor_goes_down_mid_run(fleet: FleetFactory) -> None:
-    async with (
-        fleet(SPECS, PRICES, explore_rate=0.0) as f,
-        httpx.AsyncClient(base_url=f.url, timeout=HUNG_S) as http,
-    ):
-        await warm(f, http)
+    async with warmed(fleet) as (f, http):
         tally = Tally()
 
         async def client(n: int) -> None:
@@ -209,11 +220,7 @@ async def test_best_vendor_slows_to_5x(fleet: FleetFactory) -> None:
 
 
 async def test_429_storm(fleet: FleetFactory) -> None:
-    async with (
-        fleet(SPECS, PRICES, explore_rate=0.0) as f,
-        httpx.AsyncClient(base_url=f.url, timeout=HUNG_S) as http,
-    ):
-        await warm(f, http)
+    async with warmed(fleet) as (f, http):
         f.vendors["a"].set_behaviour(error_rate=1.0, error_status=429)  # with Retry-After: 1
         tally = await run(http, 24)
     assert not tally.failed, [(r.status, r.ending) for r in tally.failed]
@@ -223,11 +230,7 @@ async def test_429_storm(fleet: FleetFactory) -> None:
 
 
 async def test_a_429_keeps_the_vendor_out_for_its_retry_after(fleet: FleetFactory) -> None:
-    async with (
-        fleet(SPECS, PRICES, explore_rate=0.0) as f,
-        httpx.AsyncClient(base_url=f.url, timeout=HUNG_S) as http,
-    ):
-        await warm(f, http)
+    async with warmed(fleet) as (f, http):
         f.vendors["a"].set_behaviour(error_rate=1.0, error_status=429)  # with Retry-After: 1
         tally = await run(http, 6)
     assert not tally.failed
@@ -259,11 +262,7 @@ async def test_500s_that_come_back_fast_do_not_make_a_vendor_look_fast(
 
 
 async def test_malformed_json_reply_fails_over(fleet: FleetFactory) -> None:
-    async with (
-        fleet(SPECS, PRICES, explore_rate=0.0) as f,
-        httpx.AsyncClient(base_url=f.url, timeout=HUNG_S) as http,
-    ):
-        await warm(f, http)
+    async with warmed(fleet) as (f, http):
         f.vendors["a"].set_behaviour(fault="malformed")  # a 200 whose body is not JSON
         tally = await run(http, 16, streams="none")
     assert not tally.failed
@@ -272,11 +271,7 @@ async def test_malformed_json_reply_fails_over(fleet: FleetFactory) -> None:
 
 
 async def test_malformed_first_stream_event_fails_over(fleet: FleetFactory) -> None:
-    async with (
-        fleet(SPECS, PRICES, explore_rate=0.0) as f,
-        httpx.AsyncClient(base_url=f.url, timeout=HUNG_S) as http,
-    ):
-        await warm(f, http)
+    async with warmed(fleet) as (f, http):
         f.vendors["a"].set_behaviour(fault="malformed", fault_after_chunks=0)
         tally = await run(http, 12, streams="all")
     assert not tally.failed, [(r.provider, r.unparseable, r.ending) for r in tally.failed]
@@ -284,11 +279,7 @@ async def test_malformed_first_stream_event_fails_over(fleet: FleetFactory) -> N
 
 
 async def test_connection_reset_fails_over(fleet: FleetFactory) -> None:
-    async with (
-        fleet(SPECS, PRICES, explore_rate=0.0) as f,
-        httpx.AsyncClient(base_url=f.url, timeout=HUNG_S) as http,
-    ):
-        await warm(f, http)
+    async with warmed(fleet) as (f, http):
         f.vendors["a"].set_behaviour(fault="reset")
         tally = await run(http, 20)
     assert not tally.failed, [(r.status, r.ending) for r in tally.failed]
@@ -298,11 +289,7 @@ async def test_connection_reset_fails_over(fleet: FleetFactory) -> None:
 
 
 async def test_hanging_upstream_times_out_and_fails_over(fleet: FleetFactory) -> None:
-    async with (
-        fleet(SPECS, PRICES, explore_rate=0.0, read_timeout_s=0.5) as f,
-        httpx.AsyncClient(base_url=f.url, timeout=HUNG_S) as http,
-    ):
-        await warm(f, http)
+    async with warmed(fleet, read_timeout_s=0.5) as (f, http):
         f.vendors["a"].set_behaviour(fault="hang")  # accepts, then never answers
         tally = await run(http, 12)
         f.vendors["a"].set_behaviour(fault="none")  # let the held requests go
@@ -315,11 +302,7 @@ async def test_hanging_upstream_times_out_and_fails_over(fleet: FleetFactory) ->
 async def test_stream_cut_or_stalled_before_its_first_event_fails_over(
     fleet: FleetFactory,
 ) -> None:
-    async with (
-        fleet(SPECS, PRICES, explore_rate=0.0, read_timeout_s=0.5) as f,
-        httpx.AsyncClient(base_url=f.url, timeout=HUNG_S) as http,
-    ):
-        await warm(f, http)
+    async with warmed(fleet, read_timeout_s=0.5) as (f, http):
         a = f.vendors["a"]
         a.set_behaviour(fault="cut", fault_after_chunks=0)  # headers, then the connection closes
         cut = await run(http, 8)  # non-streamed replies are cut half way through the body
@@ -339,11 +322,7 @@ async def test_stream_cut_or_stalled_before_its_first_event_fails_over(
 
 async def test_stream_cut_after_n_chunks_ends_with_an_error_event(fleet: FleetFactory) -> None:
     ledger = ListLedger()
-    async with (
-        fleet(SPECS, PRICES, explore_rate=0.0, ledger=ledger) as f,
-        httpx.AsyncClient(base_url=f.url, timeout=HUNG_S) as http,
-    ):
-        await warm(f, http)
+    async with warmed(fleet, ledger=ledger) as (f, http):
         ledger.records.clear()
         f.vendors["a"].set_behaviour(fault="cut", fault_after_chunks=3)
         tally = await run(http, 16, streams="all")
@@ -366,11 +345,7 @@ async def test_stream_cut_after_n_chunks_ends_with_an_error_event(fleet: FleetFa
 
 
 async def test_stream_stalling_after_n_chunks_ends_with_an_error_event(fleet: FleetFactory) -> None:
-    async with (
-        fleet(SPECS, PRICES, explore_rate=0.0, read_timeout_s=0.5) as f,
-        httpx.AsyncClient(base_url=f.url, timeout=HUNG_S) as http,
-    ):
-        await warm(f, http)
+    async with warmed(fleet, read_timeout_s=0.5) as (f, http):
         f.vendors["a"].set_behaviour(fault="stall", fault_after_chunks=3)
         tally = await run(http, 12, streams="all")
         f.vendors["a"].set_behaviour(fault="none")
@@ -384,11 +359,7 @@ async def test_stream_stalling_after_n_chunks_ends_with_an_error_event(fleet: Fl
 
 
 async def test_malformed_chunk_mid_stream_ends_with_an_error_event(fleet: FleetFactory) -> None:
-    async with (
-        fleet(SPECS, PRICES, explore_rate=0.0) as f,
-        httpx.AsyncClient(base_url=f.url, timeout=HUNG_S) as http,
-    ):
-        await warm(f, http)
+    async with warmed(fleet) as (f, http):
         f.vendors["a"].set_behaviour(fault="malformed", fault_after_chunks=2)
         result = await stream(http, CHEAPEST)
     assert result.provider == "a"
