@@ -28,6 +28,8 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
+	$(BIN)/python scripts/module_size.py gateway
 
 format: $(STAMP)
 	$(BIN)/ruff format .

@@ -10,7 +10,7 @@ from starlette.responses import Response
 
 from gateway.api.openai_routes import check_key
 from gateway.api.state import AppState
-from gateway.state.estimators import Estimate, to_stats
+from gateway.core.estimators import Estimate, to_stats
 from gateway.upstream.base import Upstream
 from gateway.upstream.pool import PoolUpstream
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from decimal import Decimal
 
 from gateway.config.runtime import Deployment
+from gateway.core.usage import Usage
 from gateway.ledger import cost_map
 from gateway.ledger.cost_map import Prices
-from gateway.upstream.base import Usage
 
 MILLION = Decimal(1_000_000)
 

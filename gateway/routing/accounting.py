@@ -11,9 +11,9 @@ from gateway.ledger.record import SpendRecord
 
 if TYPE_CHECKING:
     from gateway.config.runtime import Route
+    from gateway.core.usage import Usage
     from gateway.errors import GatewayError
     from gateway.routing.request import ChatRequest, Served
-    from gateway.upstream.base import Usage
 
 
 def _record(req: ChatRequest, **fields: Any) -> SpendRecord:

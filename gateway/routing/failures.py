@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from gateway.config.runtime import Deployment
+from gateway.core.estimators import OutcomeKind
 from gateway.errors import (
     GatewayError,
     RateLimited,
@@ -10,7 +11,6 @@ from gateway.errors import (
     UpstreamStatusError,
     UpstreamTimeout,
 )
-from gateway.state.estimators import OutcomeKind
 from gateway.state.quota import Denied
 
 

@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from dataclasses import replace
 
 from gateway.config.runtime import Config
+from gateway.core.circuit import half_open
 from gateway.routing.scoring import Excluded, Ranking
-from gateway.state.circuit import half_open
 from gateway.state.store import Store
 from gateway.upstream.base import Upstream
 

@@ -14,6 +14,8 @@ from typing import Any
 import anyio
 
 from gateway.config.runtime import Config, Deployment, Route
+from gateway.core.estimators import Outcome, OutcomeKind, Stats, to_stats
+from gateway.core.usage import Usage
 from gateway.errors import (
     GatewayError,
     NoDeploymentAvailable,
@@ -32,10 +34,9 @@ from gateway.routing.request import ChatRequest, Served
 from gateway.routing.run import HEDGE_LOST, Failed, Run, backoff_s, cancel
 from gateway.routing.scoring import QUOTA_EXHAUSTED, Draws, Excluded, Ranking, rank
 from gateway.routing.tokens import TokenCounter
-from gateway.state.estimators import Outcome, OutcomeKind, Stats, to_stats
 from gateway.state.quota import Denied, Grant, header_headroom
 from gateway.state.store import Store
-from gateway.upstream.base import Call, StreamReply, Upstream, Usage
+from gateway.upstream.base import Call, StreamReply, Upstream
 from gateway.upstream.sse import error_event
 
 log = logging.getLogger("gateway.router")

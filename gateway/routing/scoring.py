@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from gateway.config.policies import Slo, Strategy
 from gateway.config.runtime import Deployment
-from gateway.state.estimators import Stats
+from gateway.core.estimators import Stats
 
 CURVE_WIDTH = 0.10  # logistic width, as a fraction of the target (the estimate is a peak)
 QUOTA_KNEE = 0.2  # headroom below which quota pressure starts

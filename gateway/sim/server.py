@@ -182,13 +182,9 @@ class SimVendor:
         spec = self._spec
         if not self._authorized(request):
             return self._error(401, "Incorrect API key provided.", code="invalid_api_key")
-        outage = self._outage()
-        if outage is not None:
-            if outage.mode == "error":
-                return self._error(503, "The service is temporarily unavailable (sim outage).")
-            if outage.mode == "reset":
-                return self._abort(request)
-            await asyncio.sleep(self._started_at + outage.end_s - time.monotonic())
+        refused = await self._during_outage(request)
+        if refused is not None:
+            return refused
         try:
             req = wire.parse_chat_request(await request.read())
         except wire.BadRequest as exc:
@@ -229,6 +225,18 @@ class SimVendor:
         if spec.ttft_jitter:
             ttft_s *= 1 + self._jitter.uniform(-spec.ttft_jitter, spec.ttft_jitter)
         return await self._answer(request, req, answer, ttft_s, spec.tokens_per_s, fault)
+
+    async def _during_outage(self, request: web.Request) -> web.StreamResponse | None:
+        """An outage in progress: its error or reset, or (mode hang) a wait until it ends."""
+        outage = self._outage()
+        if outage is None:
+            return None
+        if outage.mode == "error":
+            return self._error(503, "The service is temporarily unavailable (sim outage).")
+        if outage.mode == "reset":
+            return self._abort(request)
+        await asyncio.sleep(self._started_at + outage.end_s - time.monotonic())
+        return None
 
     async def _answer(
         self,

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from redis.asyncio import Redis, RedisCluster
 
+from gateway.core.pool_sharing import PoolShare
 from gateway.settings import Settings
 from gateway.state.memory_store import MemoryStore
-from gateway.state.pool_share import PoolShare, RedisPoolShare
+from gateway.state.pool_share import RedisPoolShare
 from gateway.state.redis_store import RedisStore
 from gateway.state.store import Store
 

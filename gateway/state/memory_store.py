@@ -10,8 +10,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import replace
 
 from gateway.config.runtime import Deployment
-from gateway.state.circuit import held_open
-from gateway.state.estimators import Estimate, Outcome, apply
+from gateway.core.circuit import held_open
+from gateway.core.estimators import Estimate, Outcome, apply
+from gateway.core.jitter import jitter
 from gateway.state.quota import WINDOW_MS, Denied, Grant, LocalQuota
 
 REFRESH_S = 0.25
@@ -43,7 +44,7 @@ class MemoryStore:
         est = self._estimates.get(deployment_id)
         if est is not None:
             now = time.time()
-            breaker = held_open(est.breaker, now, (now * 7919.0) % 1.0)
+            breaker = held_open(est.breaker, now, jitter(now))
             self._estimates[deployment_id] = replace(est, breaker=breaker)
 
     def track(self, deployments: Iterable[Deployment]) -> None:

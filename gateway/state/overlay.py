@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Protocol
 
 from gateway.config.runtime import Deployment
-from gateway.state.estimators import Estimate, Outcome
+from gateway.core.estimators import Estimate, Outcome
 from gateway.state.quota import Denied, Grant
 from gateway.state.store import Store
 

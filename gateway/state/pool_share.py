@@ -31,15 +31,15 @@ import time
 import zlib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import orjson
 from redis.asyncio import Redis, RedisCluster
 from redis.exceptions import RedisError
 
+from gateway.core.pool_sharing import PeerLoad, SharedPool
 from gateway.state.quota import LEASE_MS
 from gateway.state.redis_store import as_text
-from gateway.upstream.pool import PeerLoad, PoolUpstream
 
 log = logging.getLogger("gateway.pool")
 PEER_TTL_S = 2.0  # another gateway's load older than this is not counted (it may be gone)
@@ -48,16 +48,6 @@ READ_MAX = 5_000  # affinity entries read per pool per exchange
 CLOSE_TIMEOUT_S = 1.0
 RENEW_EVERY_S = 5.0
 _LUA = Path(__file__).with_name("lua")
-
-
-class PoolShare(Protocol):
-    async def exchange(self, pools: Mapping[str, PoolUpstream]) -> None: ...
-
-    async def acquire(self, pool: str, url: str, limit: int) -> str | None: ...
-
-    def release(self, pool: str, url: str, lease: str) -> None: ...
-
-    async def close(self, pools: Mapping[str, PoolUpstream]) -> None: ...
 
 
 class RedisPoolShare:
@@ -115,7 +105,7 @@ class RedisPoolShare:
 
     # -- every scrape round: load and affinity --------------------------------------------------
 
-    async def exchange(self, pools: Mapping[str, PoolUpstream]) -> None:
+    async def exchange(self, pools: Mapping[str, SharedPool]) -> None:
         if not pools:
             return
         now = time.time()
@@ -166,7 +156,7 @@ class RedisPoolShare:
             except RedisError as exc:
                 self._lost(pools, exc)
 
-    async def close(self, pools: Mapping[str, PoolUpstream]) -> None:
+    async def close(self, pools: Mapping[str, SharedPool]) -> None:
         """Free the last slots and take this gateway's load out at once (both would expire
         anyway: leases after LEASE_MS, load after PEER_TTL_S)."""
         if self._releasing:
@@ -176,7 +166,7 @@ class RedisPoolShare:
                 load_key, _ = self._keys(name)
                 await asyncio.wait_for(self.client.hdel(load_key, self.gateway_id), CLOSE_TIMEOUT_S)
 
-    def _read(self, name: str, pool: PoolUpstream, raw_load: Any, stream: Any, now: float) -> None:
+    def _read(self, name: str, pool: SharedPool, raw_load: Any, stream: Any, now: float) -> None:
         peers: dict[str, PeerLoad] = {}
         stale: list[str] = []
         for field, value in (raw_load or {}).items():
@@ -212,7 +202,7 @@ class RedisPoolShare:
                 learned += [(int(k), str(u)) for k, u in orjson.loads(fields["e"])]
         pool.affinity.learn(learned, time.monotonic())
 
-    def _lost(self, pools: Mapping[str, PoolUpstream], exc: RedisError) -> None:
+    def _lost(self, pools: Mapping[str, SharedPool], exc: RedisError) -> None:
         for pool in pools.values():
             pool.set_peer_load({})
         if not self._failing:

@@ -24,8 +24,9 @@ from redis.asyncio import Redis, RedisCluster
 from redis.exceptions import RedisError
 
 from gateway.config.runtime import Deployment
-from gateway.state.circuit import Breaker, held_open
-from gateway.state.estimators import Estimate, Outcome, apply, merge
+from gateway.core.circuit import Breaker, held_open
+from gateway.core.estimators import Estimate, Outcome, apply, merge
+from gateway.core.jitter import jitter
 from gateway.state.quota import LEASE_MS, WINDOW_MS, Denied, Grant, LocalQuota, headroom
 
 log = logging.getLogger("gateway.state")
@@ -121,7 +122,7 @@ class RedisStore:
         est = self._local.get(deployment_id) or self._view.get(deployment_id)
         if est is not None:
             now = time.time()
-            breaker = held_open(est.breaker, now, (now * 7919.0) % 1.0)
+            breaker = held_open(est.breaker, now, jitter(now))
             self._local[deployment_id] = replace(est, breaker=breaker)  # shared on next publish
             self._rebuild(deployment_id)
 

@@ -10,6 +10,7 @@ from typing import Any, Literal
 import httpx
 import orjson
 
+from gateway.core.usage import Usage
 from gateway.errors import (
     UpstreamConnectError,
     UpstreamError,
@@ -18,7 +19,7 @@ from gateway.errors import (
     UpstreamTimeout,
 )
 from gateway.upstream.aiohttp_native import NativeResponse, NativeTransport
-from gateway.upstream.base import Call, Reply, Usage
+from gateway.upstream.base import Call, Reply
 from gateway.upstream.sse import (
     DONE,
     EventSplitter,

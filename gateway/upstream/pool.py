@@ -3,7 +3,7 @@
 Keeps each replica's live state (last scrape, our in-flight and the other gateways', health,
 typical duration, TTFT calibration), the pool's prefix-affinity table, and the pool's prediction
 that the route's scorer sees (`overlay`). The decisions themselves are the pure functions of
-gateway.routing.replica; the background work (scrapes, DNS, sharing) is in pool_scraper.
+gateway.upstream.replica; the background work (scrapes, DNS, sharing) is in pool_scraper.
 """
 
 from __future__ import annotations
@@ -12,30 +12,24 @@ import random
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import NamedTuple, Protocol
 
 from gateway.config.runtime import Pool
+from gateway.core.circuit import Breaker, is_open, step
+from gateway.core.estimators import Estimate, peak_ewma
+from gateway.core.jitter import jitter
+from gateway.core.pool_sharing import PeerLoad, ReplicaSlots
+from gateway.core.usage import Usage
 from gateway.errors import UpstreamConnectError, UpstreamError, UpstreamStatusError, UpstreamTimeout
-from gateway.routing.replica import Capacity, ReplicaState, best_ttft_s, calibrate, choose
-from gateway.state.circuit import Breaker, is_open, step
-from gateway.state.estimators import Estimate, peak_ewma
-from gateway.upstream.base import Call, Reply, StreamReply, Usage
+from gateway.upstream.base import Call, Reply, StreamReply
 from gateway.upstream.openai_compat import OpenAICompatUpstream, Transport
 from gateway.upstream.pool_affinity import PREFIX_CHARS, AffinityTable, leading_text, prefix_key
 from gateway.upstream.pool_metrics import ReplicaLoad, has_metrics
+from gateway.upstream.replica import Capacity, ReplicaState, best_ttft_s, calibrate, choose
 
 DEFAULT_SERVICE_S = 1.0  # a request's duration on a replica until one is measured
 DEFAULT_PROMPT_TOKENS = 500  # typical prompt for the pool's prediction until one is seen
 SERVICE_TAU_S = 10.0
 SENT_SHARED = 64  # send times shared per replica (the newest): enough for any scrape interval
-
-
-class ReplicaSlots(Protocol):
-    """In-flight slots per replica shared by every gateway (gateway.state.pool_share)."""
-
-    async def acquire(self, pool: str, url: str, limit: int) -> str | None: ...
-
-    def release(self, pool: str, url: str, lease: str) -> None: ...
 
 
 @dataclass(slots=True)
@@ -56,16 +50,10 @@ class LiveReplica:
     peer_sent: list[float] = field(default_factory=list)
     service_s: float = DEFAULT_SERVICE_S
     service_at: float = 0.0
-    ttft_bias: float = 1.0  # observed / predicted TTFT (routing.replica.calibrate)
+    ttft_bias: float = 1.0  # observed / predicted TTFT (upstream.replica.calibrate)
     last_ttft_ms: tuple[float, float] | None = None  # (predicted, observed), for /admin
     breaker: Breaker = field(default_factory=Breaker)
     served: int = 0
-
-
-class PeerLoad(NamedTuple):
-    in_flight: int
-    fresh_tokens: int  # prompt tokens sent and not yet prefilled
-    sent: list[float]  # wall-clock send times of the latest requests in flight
 
 
 @dataclass(slots=True)
@@ -334,7 +322,7 @@ class PoolUpstream:
             return  # the client's request was refused: says nothing about the replica
         wall = time.time()
         r.breaker = step(
-            r.breaker, failed=True, fail_rate=0.0, attempts=0.0, now=wall, jitter=(wall * 7919) % 1
+            r.breaker, failed=True, fail_rate=0.0, attempts=0.0, now=wall, jitter=jitter(wall)
         )
         if isinstance(exc, UpstreamConnectError | UpstreamTimeout) and not is_open(r.breaker, wall):
             # Nothing answers there: out at once for a short cool-down, not after five tries.

@@ -21,8 +21,8 @@ from collections.abc import Awaitable, Callable, Mapping
 import httpx
 
 from gateway.config.runtime import DnsSource
-from gateway.state.estimators import Estimate
-from gateway.state.pool_share import PoolShare
+from gateway.core.estimators import Estimate
+from gateway.core.pool_sharing import PoolShare
 from gateway.upstream import pool_dns
 from gateway.upstream.base import Upstream
 from gateway.upstream.pool import LiveReplica, PoolUpstream

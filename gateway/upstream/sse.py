@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import orjson
 
-from gateway.upstream.base import Usage
+from gateway.core.usage import Usage
 
 DONE = b"data: [DONE]"
 

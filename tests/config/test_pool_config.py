@@ -10,10 +10,10 @@ import pytest
 from gateway.config.loader import load_config
 from gateway.config.policies import Slo, Strategy
 from gateway.config.yamlsrc import ConfigError
+from gateway.core.estimators import Stats
+from gateway.core.usage import Usage
 from gateway.ledger.pricing import cost_usd
 from gateway.routing.scoring import Demand, Draws, rank
-from gateway.state.estimators import Stats
-from gateway.upstream.base import Usage
 
 POOL = """\
 providers:

@@ -11,7 +11,7 @@ import pytest
 from redis.asyncio import Redis, RedisCluster
 
 from gateway.config.runtime import Deployment, ScopeLimit
-from gateway.state.estimators import Outcome
+from gateway.core.estimators import Outcome
 from gateway.state.memory_store import MemoryStore
 from gateway.state.quota import Denied, Grant
 from gateway.state.redis_store import RedisStore

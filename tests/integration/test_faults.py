@@ -38,7 +38,7 @@ CHEAPEST: dict[str, Any] = {
     "gateway": {"sort": "cheapest"},
 }
 HUNG_S = 20.0  # a request taking longer than this hung (no speed claim: only "it ended")
-CIRCUIT_K = 5  # consecutive failures that open a circuit (gateway/state/circuit.py)
+CIRCUIT_K = 5  # consecutive failures that open a circuit (gateway/core/circuit.py)
 # Attempts the failing vendor may still see once it fails: the failures that open its circuit,
 # plus slack for requests already in flight and a half-open probe.
 STRAY = CIRCUIT_K + 3

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 from decimal import Decimal
 
+from gateway.core.usage import Usage
 from gateway.ledger.pricing import cost_usd
-from gateway.upstream.base import Usage
 from tests.ledger.test_pricing import dep
 
 

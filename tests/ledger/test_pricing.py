@@ -3,8 +3,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 from gateway.config.runtime import Deployment
+from gateway.core.usage import Usage
 from gateway.ledger.pricing import cost_usd
-from gateway.upstream.base import Usage
 from tests.factories import deployment
 
 

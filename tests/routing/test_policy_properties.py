@@ -7,9 +7,9 @@ from hypothesis import strategies as st
 
 from gateway.config.policies import Slo, Strategy
 from gateway.config.runtime import Deployment, Route
+from gateway.core.estimators import Stats
 from gateway.routing.policy import Hints, narrow
 from gateway.routing.scoring import Demand, Draws, exclusion, rank, weighted_order
-from gateway.state.estimators import Stats
 from tests.factories import deployment as make
 
 PROVIDERS = [f"p{i}" for i in range(6)]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from gateway.config.policies import Slo, Strategy
 from gateway.config.runtime import Deployment
+from gateway.core.estimators import Stats
 from gateway.routing.scoring import Demand, Draws, exclusion, quota_pressure, rank
-from gateway.state.estimators import Stats
 from tests.factories import deployment
 
 

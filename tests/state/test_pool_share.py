@@ -18,10 +18,11 @@ import respx
 from redis.asyncio import Redis
 
 from gateway.config.runtime import PoolReplica
+from gateway.core.pool_sharing import PeerLoad
 from gateway.errors import UpstreamStatusError
 from gateway.state.pool_share import FORGET_S, RedisPoolShare
 from gateway.upstream.base import Call
-from gateway.upstream.pool import PeerLoad, PoolUpstream
+from gateway.upstream.pool import PoolUpstream
 from tests import factories
 from tests.contract.test_store_contract import REDIS_URL, drop_prefix
 

@@ -13,8 +13,8 @@ import pytest
 from redis.asyncio import Connection, ConnectionPool, Redis
 
 from gateway.config.runtime import ScopeLimit
+from gateway.core.estimators import Outcome
 from gateway.sim import VendorSpec
-from gateway.state.estimators import Outcome
 from gateway.state.quota import Grant
 from gateway.state.redis_store import RedisStore
 from tests.conftest import FleetFactory

@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 
 from gateway.config.runtime import PoolReplica
-from gateway.routing.replica import outstanding
-from gateway.upstream.pool import PeerLoad
+from gateway.core.pool_sharing import PeerLoad
 from gateway.upstream.pool_metrics import ReplicaLoad
+from gateway.upstream.replica import outstanding
 from tests.factories import pool_upstream
 
 REPLICA = PoolReplica("http://r0.test/v1", "http://r0.test/metrics")

@@ -6,7 +6,8 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from gateway.state.circuit import Breaker, is_open, step
+from gateway.core.circuit import Breaker, is_open, step
+from gateway.core.jitter import jitter
 
 # "rejected": the upstream refused the request itself (a 4xx of the client's making): no signal.
 # "slow": it lost a hedge race: no failure, but its first token is later than the time it had.
@@ -106,7 +107,7 @@ def apply(est: Estimate, outcome: Outcome) -> Estimate:
         fail_rate=fails / (total + 1.0),
         attempts=total,
         now=outcome.at,
-        jitter=(outcome.at * 7919.0) % 1.0,  # a draw that differs per replica and per moment
+        jitter=jitter(outcome.at),
     )
     est = replace(est, breaker=breaker)
     if outcome.hint_headroom is not None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.state.estimators import Estimate, Outcome, apply, peak_ewma, to_stats
+from gateway.core.estimators import Estimate, Outcome, apply, peak_ewma, to_stats
 
 
 def test_peak_ewma_jumps_up_and_decays_down() -> None:

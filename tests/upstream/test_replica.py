@@ -6,7 +6,8 @@ from dataclasses import replace
 
 import pytest
 
-from gateway.routing.replica import (
+from gateway.upstream.pool_metrics import ReplicaLoad
+from gateway.upstream.replica import (
     BIAS_RANGE,
     STALE_S,
     Capacity,
@@ -17,7 +18,6 @@ from gateway.routing.replica import (
     outstanding,
     predict_ttft_s,
 )
-from gateway.upstream.pool_metrics import ReplicaLoad
 
 CAP = Capacity(max_batch=4, max_queue=2, prefill_tokens_per_s=10_000)
 NOW = 100.0

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gateway.state.circuit import (
+from gateway.core.circuit import (
     CONSECUTIVE_FAILURES,
     Breaker,
     cooldown_s,
