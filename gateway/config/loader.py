@@ -23,7 +23,7 @@ from gateway.config.yamlsrc import ConfigError, Document, load_yaml, validate
 def load_config(providers_path: Path, policies_dir: Path, env: Mapping[str, str]) -> Config:
     doc = load_yaml(providers_path)
     providers = validate(ProvidersFile, doc)
-    digest = hashlib.sha256(doc.path.read_bytes())
+    digest = hashlib.sha256(doc.raw)
     declared: dict[str, Deployment] = {}
     unavailable: dict[str, str] = {}
     for name, spec in providers.providers.items():
@@ -42,7 +42,7 @@ def load_config(providers_path: Path, policies_dir: Path, env: Mapping[str, str]
         except ConfigError as exc:
             compiled.problems.extend(exc.problems)
             continue
-        digest.update(path.read_bytes())
+        digest.update(pdoc.raw)
         files.append(str(path))
         before = compiled.default_route
         compile_policy(pdoc, declared, unavailable, compiled)
