@@ -11,7 +11,7 @@ import contextlib
 import logging
 import signal
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -52,8 +52,10 @@ class Reloader:
 
     async def reload(self, reason: str) -> bool:
         async with self._lock:
+            providers, policies = self._settings.providers, self._settings.policies
             try:
-                config = load_config(self._settings.providers, self._settings.policies, self._env)
+                # In a thread: however long a parse takes, the event loop keeps serving.
+                config = await asyncio.to_thread(load_config, providers, policies, self._env)
             except ConfigError as exc:
                 self.last_error = [str(p) for p in exc.problems]
                 self.last_error_at = time.time()
@@ -62,6 +64,15 @@ class Reloader:
                     reason,
                     self._router.config.version,
                     exc,
+                )
+                return False
+            except Exception as exc:  # a loader bug: refuse the files, keep the last good config
+                self.last_error = [f"{providers}:0: cannot load: {type(exc).__name__}: {exc}"]
+                self.last_error_at = time.time()
+                log.exception(
+                    "config reload (%s) failed, still serving %s",
+                    reason,
+                    self._router.config.version,
                 )
                 return False
             if config.version == self._router.config.version:
@@ -100,7 +111,29 @@ class Reloader:
         task.add_done_callback(self._retired.discard)
 
     async def watch(self) -> None:
-        """Reload whenever providers.yaml or a policy file changes."""
+        """Reload whenever providers.yaml or a policy file changes, until cancelled.
+
+        Nothing else stops it: a watcher that died would leave every later edit unloaded
+        while the gateway looks healthy. A failing reload is logged; a failing watch is
+        logged and started again (it looks for the policies folder anew), backing off.
+        """
+        delay = 1.0
+        while True:
+            try:
+                async for _ in self._changes():
+                    delay = 1.0
+                    try:
+                        await self.reload("file change")
+                    except Exception:
+                        log.exception("config reload (file change) failed; still watching")
+            except Exception:
+                log.exception("config file watcher failed; watching again in %.0f s", delay)
+            else:
+                log.warning("config file watcher stopped; watching again in %.0f s", delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 60.0)
+
+    def _changes(self) -> AsyncIterator[Any]:
         providers = self._settings.providers.resolve()
         policies = self._settings.policies.resolve()
         roots = [providers.parent] + ([policies] if policies.is_dir() else [])
@@ -109,8 +142,7 @@ class Reloader:
             p = Path(path)
             return p == providers or (p.parent == policies and p.suffix in (".yaml", ".yml"))
 
-        async for _ in awatch(*roots, watch_filter=relevant, debounce=200, recursive=False):
-            await self.reload("file change")
+        return awatch(*roots, watch_filter=relevant, debounce=200, recursive=False)
 
     def install_sighup(self) -> Callable[[], None]:
         loop = asyncio.get_running_loop()
