@@ -19,6 +19,13 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 
+def error_object(
+    message: object, type_: object, code: object, param: object = None
+) -> dict[str, Any]:
+    """OpenAI's error body, the one shape every client-facing error takes."""
+    return {"error": {"message": message, "type": type_, "param": param, "code": code}}
+
+
 class GatewayError(Exception):
     status: ClassVar[int] = 500
     type: ClassVar[str] = "server_error"
@@ -43,14 +50,7 @@ class GatewayError(Exception):
         return {}
 
     def body(self) -> dict[str, Any]:
-        return {
-            "error": {
-                "message": self.message,
-                "type": self.type,
-                "param": self.param,
-                "code": self.code,
-            }
-        }
+        return error_object(self.message, self.type, self.code, self.param)
 
 
 class InvalidRequest(GatewayError):

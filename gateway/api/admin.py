@@ -8,8 +8,7 @@ import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from gateway.api.openai_routes import check_key
-from gateway.api.state import AppState
+from gateway.api.auth import require_admin
 from gateway.core.estimators import Estimate, to_stats
 from gateway.upstream.base import Upstream
 from gateway.upstream.pool import PoolUpstream
@@ -19,8 +18,7 @@ router = APIRouter()
 
 @router.get("/admin/providers")
 async def providers(request: Request) -> Response:
-    state: AppState = request.app.state.gateway
-    check_key(request, state)
+    state = require_admin(request.scope)
     config = state.router.config
     snapshot = state.store.snapshot()
     now = time.time()
@@ -105,16 +103,14 @@ def _round(value: float | None) -> float | None:
 
 @router.get("/admin/config")
 async def config_status(request: Request) -> Response:
-    state: AppState = request.app.state.gateway
-    check_key(request, state)
+    state = require_admin(request.scope)
     return Response(orjson.dumps(state.reloader.status()), media_type="application/json")
 
 
 @router.post("/admin/reload")
 async def reload_config(request: Request) -> Response:
     """Reload now; 200 with the new status, or 422 with every problem (the old config serves)."""
-    state: AppState = request.app.state.gateway
-    check_key(request, state)
+    state = require_admin(request.scope)
     ok = await state.reloader.reload("POST /admin/reload")
     status = state.reloader.status()
     if ok:

@@ -12,29 +12,26 @@ import time
 import anyio
 from starlette.types import Message, Receive, Scope, Send
 
+from gateway.api.auth import authenticate
 from gateway.api.chat_request import parse_chat
-from gateway.api.openai_routes import check_authorization
 from gateway.api.request_context import ID_KEY, T0_KEY
 from gateway.api.state import AppState
 from gateway.routing.explain import summary
 from gateway.routing.request import Served
 
-_WANTED = frozenset(
-    {b"authorization", b"x-gateway-team", b"x-gateway-policy", b"x-gateway-explain"}
-)
+_WANTED = frozenset({b"x-gateway-policy", b"x-gateway-explain"})
 
 
 class ChatEndpoint:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        state: AppState = scope["app"].state.gateway
+        state, caller = authenticate(scope)
         headers = {k.decode(): v.decode("latin-1") for k, v in scope["headers"] if k in _WANTED}
-        check_authorization(headers.get("authorization", ""), state)
         t0: float = scope[T0_KEY]
         chat = parse_chat(
             await _body(receive),
             request_id=scope[ID_KEY],
             received=t0,
-            team=headers.get("x-gateway-team"),
+            caller=caller,
             policy=headers.get("x-gateway-policy"),
         )
         served = await state.router.handle(chat)

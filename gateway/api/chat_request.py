@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
-from gateway.config.policies import Strategy
+from gateway.api.body import hints_of, load_object, model_of, prompt_checked, prompt_tokens_estimate
+from gateway.core.caller import ANONYMOUS, Caller
+from gateway.core.operation import Operation
 from gateway.errors import InvalidRequest
-from gateway.routing.policy import NO_HINTS, Hints
-from gateway.routing.request import ChatRequest
+from gateway.routing.request import GatewayRequest
 from gateway.routing.scoring import Demand
 
-_ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 _INT = ("max_tokens", "max_completion_tokens", "n", "seed", "top_logprobs")
 _NUMBER = ("temperature", "top_p", "presence_penalty", "frequency_penalty")
 _TYPES: dict[str, tuple[type, ...]] = {
@@ -29,7 +27,6 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "logit_bias": (dict,),
 }
 _TYPE_NAMES = {bool: "a boolean", str: "a string", list: "an array", dict: "an object"}
-IMAGE_TOKENS = 85  # a low-detail image, OpenAI's published floor
 
 
 def parse_chat(
@@ -37,39 +34,34 @@ def parse_chat(
     *,
     request_id: str,
     received: float,
-    team: str | None = None,
+    caller: Caller = ANONYMOUS,
     policy: str | None = None,
-) -> ChatRequest:
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidRequest(f"The request body is not valid JSON: {exc}") from None
-    if not isinstance(body, dict):
-        raise InvalidRequest("The request body must be a JSON object.")
-    model = body.get("model")
-    if not isinstance(model, str) or not model:
-        raise InvalidRequest("'model' is required and must be a non-empty string.", param="model")
+) -> GatewayRequest:
+    body = load_object(raw)
+    model = model_of(body)
     _check_types(body)
-    chars, images = _check_messages(body.get("messages"))
-    hints = _hints(body.pop("gateway", None))
+    prompt = prompt_checked(Operation.CHAT, body)
+    hints = hints_of(body)
     out = body.get("max_completion_tokens") or body.get("max_tokens") or 0  # 0: router estimates
-    stream = body.get("stream") is True
     opts = body.get("stream_options")
     demand = Demand(
-        prompt_tokens=chars // 4 + images * IMAGE_TOKENS + 1,
+        prompt_tokens=prompt_tokens_estimate(prompt),
         output_tokens=out * (body.get("n") or 1),
-        capabilities=_capabilities(body, images),
+        capabilities=_capabilities(body, prompt.images),
     )
-    return ChatRequest(
+    return GatewayRequest(
+        operation=Operation.CHAT,
+        endpoint=Operation.CHAT.endpoint,
         model=model,
         body=body,
-        stream=stream,
+        stream=body.get("stream") is True,
         client_wants_usage=isinstance(opts, dict) and opts.get("include_usage") is True,
         demand=demand,
+        prompt=prompt,
         request_id=request_id,
         received=received,
+        caller=caller,
         hints=hints,
-        team=team,
         policy=policy,
     )
 
@@ -92,36 +84,6 @@ def _check_types(body: dict[str, Any]) -> None:
             raise InvalidRequest(f"'{name}' must be {expected}.", param=name)
 
 
-def _check_messages(messages: object) -> tuple[int, int]:
-    """Validate the messages; return (characters of text, number of images) for the estimates."""
-    if not isinstance(messages, list) or not messages:
-        raise InvalidRequest("'messages' must be a non-empty array.", param="messages")
-    chars = images = 0
-    for i, msg in enumerate(messages):
-        if not isinstance(msg, dict):
-            raise InvalidRequest(f"'messages[{i}]' must be an object.", param=f"messages[{i}]")
-        if msg.get("role") not in _ROLES:
-            raise InvalidRequest(
-                f"'messages[{i}].role' must be one of {', '.join(sorted(_ROLES))}.",
-                param=f"messages[{i}].role",
-            )
-        content = msg.get("content")
-        if isinstance(content, str):
-            chars += len(content)
-        elif isinstance(content, list):
-            for part in content:
-                if isinstance(part, dict):
-                    text = part.get("text")
-                    chars += len(text) if isinstance(text, str) else 0
-                    images += part.get("type") == "image_url"
-        elif content is not None:
-            raise InvalidRequest(
-                f"'messages[{i}].content' must be a string or an array of parts.",
-                param=f"messages[{i}].content",
-            )
-    return chars, images
-
-
 def _capabilities(body: dict[str, Any], images: int) -> frozenset[str]:
     caps = set()
     if body.get("tools"):
@@ -132,46 +94,3 @@ def _capabilities(body: dict[str, Any], images: int) -> frozenset[str]:
     if images:
         caps.add("vision")
     return frozenset(caps)
-
-
-def _hints(raw: object) -> Hints:
-    if raw is None:
-        return NO_HINTS
-    if not isinstance(raw, dict):
-        raise InvalidRequest("'gateway' must be an object.", param="gateway")
-    unknown = set(raw) - {"sort", "only", "ignore", "max_price", "max_ttft_ms"}
-    if unknown:
-        raise InvalidRequest(
-            f"Unknown 'gateway' field(s): {', '.join(sorted(unknown))}.", param="gateway"
-        )
-    sort = raw.get("sort")
-    if sort is not None and sort not in Strategy.__members__.values():
-        choices = ", ".join(s.value for s in Strategy)
-        raise InvalidRequest(f"'gateway.sort' must be one of {choices}.", param="gateway.sort")
-    return Hints(
-        sort=Strategy(sort) if sort is not None else None,
-        only=_names(raw, "only"),
-        ignore=_names(raw, "ignore"),
-        max_price=_positive(raw, "max_price"),
-        max_ttft_ms=_positive(raw, "max_ttft_ms"),
-    )
-
-
-def _names(raw: dict[str, Any], key: str) -> frozenset[str]:
-    value = raw.get(key)
-    if value is None:
-        return frozenset()
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise InvalidRequest(
-            f"'gateway.{key}' must be an array of strings.", param=f"gateway.{key}"
-        )
-    return frozenset(value)
-
-
-def _positive(raw: dict[str, Any], key: str) -> float | None:
-    value = raw.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
-        raise InvalidRequest(f"'gateway.{key}' must be a positive number.", param=f"gateway.{key}")
-    return float(value)

@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
-from gateway.errors import GatewayError, InvalidRequest, UpstreamStatusError
+from gateway.errors import GatewayError, InvalidRequest, UpstreamStatusError, error_object
 
 log = logging.getLogger("gateway.api")
 
@@ -19,7 +19,7 @@ log = logging.getLogger("gateway.api")
 def openai_error(
     status: int, message: str, type_: str, code: str | None, param: str | None = None
 ) -> Response:
-    body = {"error": {"message": message, "type": type_, "param": param, "code": code}}
+    body = error_object(message, type_, code, param)
     return Response(orjson.dumps(body), status_code=status, media_type="application/json")
 
 
@@ -43,8 +43,10 @@ def _upstream_error_body(raw: bytes) -> bytes | None:
         return None
     if isinstance(obj, dict) and isinstance(obj.get("error"), dict):
         err = obj["error"]
-        shaped = {k: err.get(k) for k in ("message", "type", "param", "code")}
-        return orjson.dumps({"error": shaped})
+        shaped = error_object(
+            err.get("message"), err.get("type"), err.get("code"), err.get("param")
+        )
+        return orjson.dumps(shaped)
     return None
 
 

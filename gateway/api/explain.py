@@ -6,10 +6,9 @@ import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from gateway.api.auth import authenticate
 from gateway.api.chat_request import parse_chat
-from gateway.api.openai_routes import check_key
 from gateway.api.request_context import ID_KEY, T0_KEY
-from gateway.api.state import AppState
 from gateway.routing.explain import explain
 
 router = APIRouter()
@@ -17,13 +16,12 @@ router = APIRouter()
 
 @router.post("/v1/route/explain")
 async def route_explain(request: Request) -> Response:
-    state: AppState = request.app.state.gateway
-    check_key(request, state)
+    state, caller = authenticate(request.scope)
     chat = parse_chat(
         await request.body(),
         request_id=request.scope[ID_KEY],
         received=request.scope[T0_KEY],
-        team=request.headers.get("x-gateway-team"),
+        caller=caller,
         policy=request.headers.get("x-gateway-policy"),
     )
     route = state.router.resolve(chat)

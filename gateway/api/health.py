@@ -6,7 +6,7 @@ import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from gateway.api.state import AppState
+from gateway.api.auth import app_state
 
 router = APIRouter()
 
@@ -18,7 +18,7 @@ async def healthz() -> Response:
 
 @router.get("/readyz")
 async def readyz(request: Request) -> Response:
-    state: AppState = request.app.state.gateway
+    state = app_state(request.scope)
     config = state.router.config
     ready = bool(config.deployments)
     body = {

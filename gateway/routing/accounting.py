@@ -13,10 +13,10 @@ if TYPE_CHECKING:
     from gateway.config.runtime import Route
     from gateway.core.usage import Usage
     from gateway.errors import GatewayError
-    from gateway.routing.request import ChatRequest, Served
+    from gateway.routing.request import GatewayRequest, Served
 
 
-def _record(req: ChatRequest, **fields: Any) -> SpendRecord:
+def _record(req: GatewayRequest, **fields: Any) -> SpendRecord:
     """The fields every row has, from the request; the rest as given."""
     latency_ms = (time.perf_counter() - req.received) * 1000
     return SpendRecord(
@@ -27,6 +27,7 @@ def _record(req: ChatRequest, **fields: Any) -> SpendRecord:
         stream=req.stream,
         latency_ms=latency_ms,
         team=req.team,
+        key_id=req.caller.key_id,
         **fields,
     )
 
@@ -63,7 +64,7 @@ def success_record(
     )
 
 
-def failure_record(req: ChatRequest, route: Route | None, exc: GatewayError) -> SpendRecord:
+def failure_record(req: GatewayRequest, route: Route | None, exc: GatewayError) -> SpendRecord:
     return _record(
         req,
         status_code=exc.status_code,

@@ -9,40 +9,57 @@ from decimal import Decimal
 from typing import Any
 
 from gateway.config.runtime import Deployment, Route
-from gateway.routing.policy import Hints
+from gateway.core.caller import ANONYMOUS, Caller
+from gateway.core.operation import Operation
+from gateway.core.prompt import Prompt
+from gateway.routing.policy import NO_HINTS, Hints
 from gateway.routing.scoring import Demand, Ranking
 from gateway.state.quota import Grant
 from gateway.upstream.base import Reply, StreamReply
 
 
 @dataclass(frozen=True, slots=True)
-class ChatRequest:
+class GatewayRequest:
+    """One client request of any operation, parsed by its dialect module in gateway.api."""
+
+    operation: Operation
+    endpoint: str  # the path the client called (spend_log.endpoint)
     model: str
     body: Mapping[str, Any]  # the client's body minus gateway-only fields
     stream: bool
     client_wants_usage: bool
     demand: Demand  # output_tokens 0: the request set no max_tokens
+    prompt: Prompt  # read once at parse time: token counts and prefix affinity reuse it
     request_id: str
     received: float = field(default_factory=time.perf_counter)  # when the gateway got it
-    hints: Hints = field(default_factory=Hints)
-    endpoint: str = "/v1/chat/completions"
-    team: str | None = None
+    caller: Caller = ANONYMOUS
+    hints: Hints = NO_HINTS
     policy: str | None = None  # the x-gateway-policy header
     continuation: bool = False  # a resumed stream's second half: not resumed again
 
+    @property
+    def team(self) -> str | None:
+        return self.caller.team
 
-@dataclass(slots=True)
+    @property
+    def resumable(self) -> bool:
+        """A break of its stream may be continued on another candidate (if the route says so)."""
+        return self.stream and self.operation.resumable and not self.continuation
+
+
+@dataclass(frozen=True, slots=True)
 class Served:
-    request: ChatRequest
+    """The attempt that answered: built once, when it answered."""
+
+    request: GatewayRequest
     route: Route
     deployment: Deployment
     grant: Grant
     attempts: int
     upstream_s: float  # time spent waiting on upstreams, over all attempts
     ranking: Ranking
+    started: float  # when the winning attempt started (perf_counter)
     reply: Reply | None = None
     stream: StreamReply | None = None
-    started: float = 0.0  # when the winning attempt started (perf_counter)
     hedged_with: str | None = None  # the runner-up raced against it, if the request was hedged
-    resumed: bool = False  # its stream broke and a continuation took over (and bills the row)
     carried: tuple[str, Decimal | None] | None = None  # a continuation: (first deployment, cost)

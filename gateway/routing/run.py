@@ -1,37 +1,31 @@
-"""One request's walk down its ranking: its state, the pause before a retry, a cancelled race."""
+"""One request's walk down its ranking: its state, and the pause before a retry."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from gateway.config.runtime import Deployment, Route
 from gateway.errors import UpstreamError, UpstreamStatusError
-from gateway.routing.request import ChatRequest, Served
+from gateway.routing.request import GatewayRequest
 from gateway.routing.scoring import Ranking
 from gateway.state.quota import Denied
 from gateway.upstream.base import Upstream
 
 
-class Failed(Exception):
-    """An attempt failed in a way the next candidate may fix (already settled and noted)."""
-
-
 @dataclass(slots=True)
 class Run:
-    """One client request's walk down its ranking."""
+    """One client request's walk down its ranking: the loop appends what each attempt returned."""
 
-    req: ChatRequest
+    req: GatewayRequest
     route: Route
     ranking: Ranking
     upstreams: Mapping[str, Upstream]  # this request's, even if a reload swaps them meanwhile
-    tokens: int
+    tokens: int  # what each reservation holds: prompt + expected output
     failures: list[tuple[Deployment, UpstreamError]] = field(default_factory=list)
-    denials: list[Denied] = field(default_factory=list)
-    upstream_s: float = 0.0
+    denials: list[Denied] = field(default_factory=list)  # full by our counters: not attempts
+    upstream_s: float = 0.0  # time spent on failed attempts
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.req.received
@@ -43,17 +37,3 @@ def backoff_s(attempt: int, last: UpstreamError) -> float:
     if isinstance(last, UpstreamStatusError) and last.retry_after_s:
         return min(last.retry_after_s, 5.0)
     return min(0.1 * 2.0 ** (attempt - 1), 2.0)
-
-
-HEDGE_LOST = "hedge lost"  # the cancel message of the attempt that lost a hedge race
-
-
-async def cancel(task: asyncio.Task[Served]) -> None:
-    """Stop the losing attempt: its connection closes, so the vendor stops generating."""
-    if task.done():
-        if task.exception() is None and (stream := task.result().stream) is not None:
-            await stream.aclose()
-        return
-    task.cancel(HEDGE_LOST)
-    with contextlib.suppress(asyncio.CancelledError, Failed, UpstreamError):
-        await task

@@ -9,9 +9,10 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
-from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
+
+from gateway.core.prompt import Prompt
 
 log = logging.getLogger("gateway.tokens")
 MESSAGE_OVERHEAD = 4  # OpenAI's per-message framing tokens
@@ -45,20 +46,13 @@ class TokenCounter:
             log.warning("no tokenizer available (%s): prompt tokens are estimated as chars/4", exc)
         return self._encoding is not None
 
-    def count(self, messages: Sequence[Mapping[str, Any]]) -> int | None:
-        """Tokens of the messages' text, or None when no tokenizer is loaded."""
+    def count(self, prompt: Prompt) -> int | None:
+        """Tokens of the prompt's text, or None when no tokenizer is loaded."""
         encoding = self._encoding
         if encoding is None:
             return None
-        total = 3  # every reply is primed with <|start|>assistant<|message|>
-        for msg in messages:
-            total += MESSAGE_OVERHEAD
-            content = msg.get("content")
-            if isinstance(content, str):
-                total += len(encoding.encode_ordinary(content))
-            elif isinstance(content, list):
-                for part in content:
-                    text = part.get("text") if isinstance(part, dict) else None
-                    if isinstance(text, str):
-                        total += len(encoding.encode_ordinary(text))
+        # Every reply is primed with <|start|>assistant<|message|>; ids are counted as they are.
+        total = 3 + prompt.messages * MESSAGE_OVERHEAD + prompt.token_ids
+        for text in prompt.texts:
+            total += len(encoding.encode_ordinary(text))
         return total

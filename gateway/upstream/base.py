@@ -6,6 +6,8 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from gateway.core.operation import Operation
+from gateway.core.prompt import Prompt, prompt_of
 from gateway.core.usage import Usage
 
 
@@ -13,6 +15,7 @@ from gateway.core.usage import Usage
 class Call:
     """One attempt at one deployment."""
 
+    operation: Operation  # picks the upstream path and how usage is read from the reply
     upstream_model: str
     body: Mapping[str, Any]  # the client's body; the adapter sets model and stream options
     stream: bool
@@ -21,6 +24,10 @@ class Call:
     connect_timeout_s: float | None = None  # the route's, overriding the provider's
     read_timeout_s: float | None = None
     resume: bool = False  # collect the text and defer a break's error event (route resume)
+    prompt: Prompt | None = None  # the request's, read once (pools use it for prefix affinity)
+
+    def prompt_read(self) -> Prompt:
+        return self.prompt if self.prompt is not None else prompt_of(self.operation, self.body)
 
 
 @dataclass(frozen=True, slots=True)

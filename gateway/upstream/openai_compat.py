@@ -10,6 +10,7 @@ from typing import Any, Literal
 import httpx
 import orjson
 
+from gateway.core.operation import Operation
 from gateway.core.usage import Usage
 from gateway.errors import (
     UpstreamConnectError,
@@ -44,6 +45,17 @@ _RATE_HEADERS = (
 )
 
 
+# What an OpenAI-compatible server serves: operation -> (path under base_url, the key its reply
+# must carry). A new OpenAI-style operation is one line here.
+PATHS: dict[Operation, tuple[str, str]] = {
+    Operation.CHAT: ("/chat/completions", "choices"),
+    Operation.COMPLETIONS: ("/completions", "choices"),
+    Operation.EMBEDDINGS: ("/embeddings", "data"),
+    Operation.RESPONSES: ("/responses", "output"),
+}
+_STREAM_OPTIONS = frozenset({Operation.CHAT, Operation.COMPLETIONS})  # take include_usage
+
+
 def make_transport(name: TransportName, max_connections: int) -> Transport:
     if name == "aiohttp":
         return NativeTransport(max_connections)
@@ -69,7 +81,7 @@ class OpenAICompatUpstream:
         # httpx's Request/Response and transports, without AsyncClient's per-request layers
         # (cookies, auth, redirects, hooks): the profile put them at a third of our CPU.
         self._transport = transport
-        self._url = httpx.URL(f"{base_url}/chat/completions")
+        self._urls = {op: httpx.URL(f"{base_url}{path}") for op, (path, _) in PATHS.items()}
         self._models_url = httpx.URL(f"{base_url}/models")
         self._timeout = {
             "connect": connect_timeout_s,
@@ -93,8 +105,9 @@ class OpenAICompatUpstream:
             obj = orjson.loads(body)
         except orjson.JSONDecodeError:
             raise UpstreamProtocolError("upstream returned a body that is not JSON") from None
-        if not isinstance(obj, dict) or "choices" not in obj:
-            raise UpstreamProtocolError("upstream returned JSON without 'choices'")
+        required = PATHS[call.operation][1]
+        if not isinstance(obj, dict) or required not in obj:
+            raise UpstreamProtocolError(f"upstream returned JSON without '{required}'")
         return Reply(
             body=body, usage=parse_usage(obj.get("usage")), headers=_rate_headers(response.headers)
         )
@@ -157,20 +170,24 @@ class OpenAICompatUpstream:
         return await self._transport.handle_async_request(request)
 
     async def _send(self, call: Call, started: float) -> Response:
+        url = self._urls.get(call.operation)
+        if url is None:  # routing keeps such requests away; a guard, not a path
+            raise UpstreamProtocolError(f"an OpenAI-compatible API does not serve {call.operation}")
         body: dict[str, Any] = dict(call.body)
         body["model"] = call.upstream_model
         if call.stream:
             body["stream"] = True
-            # Usage is how we bill a stream: ask for it even if the client did not.
-            opts = body.get("stream_options")
-            body["stream_options"] = {
-                **(opts if isinstance(opts, dict) else {}),
-                "include_usage": True,
-            }
+            if call.operation in _STREAM_OPTIONS:
+                # Usage is how we bill a stream: ask for it even if the client did not.
+                opts = body.get("stream_options")
+                body["stream_options"] = {
+                    **(opts if isinstance(opts, dict) else {}),
+                    "include_usage": True,
+                }
         headers = {**self._headers, "x-request-id": call.request_id}
         try:
             return await self._request(
-                "POST", self._url, headers, orjson.dumps(body), self._timeouts(call)
+                "POST", url, headers, orjson.dumps(body), self._timeouts(call)
             )
         except httpx.HTTPError as exc:
             raise map_transport_error(exc, started) from exc

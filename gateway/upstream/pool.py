@@ -22,7 +22,7 @@ from gateway.core.usage import Usage
 from gateway.errors import UpstreamConnectError, UpstreamError, UpstreamStatusError, UpstreamTimeout
 from gateway.upstream.base import Call, Reply, StreamReply
 from gateway.upstream.openai_compat import OpenAICompatUpstream, Transport
-from gateway.upstream.pool_affinity import PREFIX_CHARS, AffinityTable, leading_text, prefix_key
+from gateway.upstream.pool_affinity import PREFIX_CHARS, AffinityTable, prefix_key
 from gateway.upstream.pool_metrics import ReplicaLoad, has_metrics
 from gateway.upstream.replica import Capacity, ReplicaState, best_ttft_s, calibrate, choose
 
@@ -268,7 +268,7 @@ class PoolUpstream:
 
     def _pick(self, call: Call) -> _Ticket:
         """The replica for this call, its prompt tokens and the uncalibrated TTFT predicted."""
-        text, total_chars = leading_text(call.body)
+        text, total_chars = call.prompt_read().leading(PREFIX_CHARS)
         tokens = max(1, total_chars // 4)
         self._typical_prompt += 0.05 * (tokens - self._typical_prompt)
         now = time.monotonic()

@@ -9,8 +9,7 @@ prefix to the replica that has it cached without a round trip per request.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Iterable
 
 PREFIX_CHARS = 1024  # the leading ~256 tokens (16 blocks of 16): typically the system prompt
 TTL_S = 300.0
@@ -59,26 +58,6 @@ class AffinityTable:
         table[key] = (url, expires)
         while len(table) > self.max_entries:
             del table[next(iter(table))]
-
-
-def leading_text(body: Mapping[str, Any]) -> tuple[str, int]:
-    """The prompt's first PREFIX_CHARS characters (as the engine sees them) and its length."""
-    parts: list[str] = []
-    total = 0
-    messages = body.get("messages")
-    for message in messages if isinstance(messages, list) else ():
-        content = message.get("content") if isinstance(message, dict) else None
-        if isinstance(content, list):
-            content = "".join(
-                p.get("text", "")
-                for p in content
-                if isinstance(p, dict) and p.get("type") == "text"
-            )
-        if isinstance(content, str):
-            if total < PREFIX_CHARS:
-                parts.append(content[: PREFIX_CHARS - total])
-            total += len(content)
-    return "".join(parts), total
 
 
 def prefix_key(text: str) -> int | None:

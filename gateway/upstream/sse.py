@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import orjson
 
 from gateway.core.usage import Usage
+from gateway.errors import error_object
 
 DONE = b"data: [DONE]"
 
@@ -73,22 +74,23 @@ def delta_text(event: bytes) -> str:
 
 
 def parse_usage(raw: object) -> Usage | None:
+    """OpenAI's usage object: chat and completions name tokens prompt/completion, the Responses
+    API input/output; cached and reasoning tokens sit in the matching `*_details`."""
     if not isinstance(raw, dict):
         return None
-    prompt_details = raw.get("prompt_tokens_details") or {}
-    completion_details = raw.get("completion_tokens_details") or {}
+    prefix = ("input", "output") if "input_tokens" in raw else ("prompt", "completion")
+    prompt_details = raw.get(f"{prefix[0]}_tokens_details")
+    completion_details = raw.get(f"{prefix[1]}_tokens_details")
     return Usage(
-        prompt_tokens=_int(raw.get("prompt_tokens")),
-        completion_tokens=_int(raw.get("completion_tokens")),
-        cached_tokens=_int(
-            prompt_details.get("cached_tokens") if isinstance(prompt_details, dict) else 0
-        ),
-        reasoning_tokens=_int(
-            completion_details.get("reasoning_tokens")
-            if isinstance(completion_details, dict)
-            else 0
-        ),
+        prompt_tokens=_int(raw.get(f"{prefix[0]}_tokens")),
+        completion_tokens=_int(raw.get(f"{prefix[1]}_tokens")),
+        cached_tokens=_int(_get(prompt_details, "cached_tokens")),
+        reasoning_tokens=_int(_get(completion_details, "reasoning_tokens")),
     )
+
+
+def _get(details: object, key: str) -> object:
+    return details.get(key) if isinstance(details, dict) else 0
 
 
 def _int(value: object) -> int:
@@ -104,5 +106,4 @@ def _data_of(event: bytes) -> bytes | None:
 
 def error_event(message: str, code: str) -> bytes:
     """An OpenAI-style error event: a broken stream must never end like a clean one."""
-    body = {"error": {"message": message, "type": "upstream_error", "param": None, "code": code}}
-    return b"data: " + orjson.dumps(body) + b"\n\n"
+    return b"data: " + orjson.dumps(error_object(message, "upstream_error", code)) + b"\n\n"

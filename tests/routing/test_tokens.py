@@ -1,13 +1,23 @@
 from __future__ import annotations
 
+from typing import Any
+
+from gateway.core.operation import Operation
+from gateway.core.prompt import Prompt, prompt_of
 from gateway.routing.tokens import TokenCounter
+
+
+def chat(messages: list[dict[str, Any]]) -> Prompt:
+    return prompt_of(Operation.CHAT, {"messages": messages})
 
 
 def test_counts_with_the_bundled_tokenizer() -> None:
     counter = TokenCounter()
-    assert counter.count([{"role": "user", "content": "hi"}]) is None  # not loaded yet
+    assert counter.count(chat([{"role": "user", "content": "hi"}])) is None  # not loaded yet
     assert counter.load()  # litellm ships cl100k_base: no network needed
-    one = counter.count([{"role": "user", "content": "hello world"}])
+    one = counter.count(chat([{"role": "user", "content": "hello world"}]))
     assert one == 3 + 4 + 2
-    parts = counter.count([{"role": "user", "content": [{"type": "text", "text": "hello world"}]}])
+    parts = counter.count(
+        chat([{"role": "user", "content": [{"type": "text", "text": "hello world"}]}])
+    )
     assert parts == one

@@ -18,6 +18,7 @@ import respx
 from redis.asyncio import Redis
 
 from gateway.config.runtime import PoolReplica
+from gateway.core.operation import Operation
 from gateway.core.pool_sharing import PeerLoad
 from gateway.errors import UpstreamStatusError
 from gateway.state.pool_share import FORGET_S, RedisPoolShare
@@ -42,7 +43,9 @@ def pool_upstream(max_batch: int) -> PoolUpstream:
 
 
 def call(prompt: str = "hi") -> Call:
-    return Call("m", {"messages": [{"role": "user", "content": prompt}]}, False, False, "r")
+    return Call(
+        Operation.CHAT, "m", {"messages": [{"role": "user", "content": prompt}]}, False, False, "r"
+    )
 
 
 @pytest.fixture

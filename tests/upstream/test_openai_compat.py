@@ -7,6 +7,7 @@ import orjson
 import pytest
 import respx
 
+from gateway.core.operation import Operation
 from gateway.errors import (
     UpstreamConnectError,
     UpstreamProtocolError,
@@ -31,7 +32,7 @@ def adapter(transport: str = "httpx") -> OpenAICompatUpstream:
 
 
 def call(stream: bool = False, wants_usage: bool = False) -> Call:
-    return Call("vendor/model-x", BODY, stream, wants_usage, "req-1")
+    return Call(Operation.CHAT, "vendor/model-x", BODY, stream, wants_usage, "req-1")
 
 
 def sse(*events: dict[str, object] | str) -> bytes:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from gateway.upstream.pool_affinity import PREFIX_CHARS, AffinityTable, leading_text, prefix_key
+from gateway.core.operation import Operation
+from gateway.core.prompt import prompt_of
+from gateway.upstream.pool_affinity import PREFIX_CHARS, AffinityTable, prefix_key
 
 
 def test_entries_expire_and_the_table_is_bounded() -> None:
@@ -42,8 +44,8 @@ def test_prefix_is_the_leading_text_of_the_messages_and_short_prompts_have_none(
             {"role": "user", "content": [{"type": "text", "text": "u" * 600}, {"type": "image"}]},
         ]
     }
-    text, total = leading_text(body)
+    text, total = prompt_of(Operation.CHAT, body).leading(PREFIX_CHARS)
     assert total == 1400 and text == system + "u" * (PREFIX_CHARS - 800)
     assert prefix_key(text) is not None
     assert prefix_key("short") is None
-    assert leading_text({"messages": "nonsense"}) == ("", 0)
+    assert prompt_of(Operation.CHAT, {"messages": "nonsense"}).leading(PREFIX_CHARS) == ("", 0)

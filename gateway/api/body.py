@@ -1,0 +1,93 @@
+"""What every dialect's body has in common: a JSON object, a model name, the `gateway` hints
+and the prompt (its shape checked as the API does, each error naming its `param`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from gateway.config.policies import Strategy
+from gateway.core.operation import Operation
+from gateway.core.prompt import Prompt, PromptError, read_prompt
+from gateway.errors import InvalidRequest
+from gateway.routing.policy import NO_HINTS, Hints
+
+IMAGE_TOKENS = 85  # a low-detail image, OpenAI's published floor
+
+
+def load_object(raw: bytes) -> dict[str, Any]:
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRequest(f"The request body is not valid JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise InvalidRequest("The request body must be a JSON object.")
+    return body
+
+
+def model_of(body: dict[str, Any]) -> str:
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise InvalidRequest("'model' is required and must be a non-empty string.", param="model")
+    return model
+
+
+def prompt_checked(op: Operation, body: dict[str, Any]) -> Prompt:
+    try:
+        return read_prompt(op, body)
+    except PromptError as exc:
+        raise InvalidRequest(exc.message, param=exc.param) from None
+
+
+def prompt_tokens_estimate(prompt: Prompt) -> int:
+    """The fast path's estimate: chars/4, a floor per image, ids as they are."""
+    return prompt.chars // 4 + prompt.images * IMAGE_TOKENS + prompt.token_ids + 1
+
+
+def hints_of(body: dict[str, Any]) -> Hints:
+    """The `gateway` field, removed from the body (it never goes upstream)."""
+    return _hints(body.pop("gateway", None))
+
+
+def _hints(raw: object) -> Hints:
+    if raw is None:
+        return NO_HINTS
+    if not isinstance(raw, dict):
+        raise InvalidRequest("'gateway' must be an object.", param="gateway")
+    unknown = set(raw) - {"sort", "only", "ignore", "max_price", "max_ttft_ms"}
+    if unknown:
+        raise InvalidRequest(
+            f"Unknown 'gateway' field(s): {', '.join(sorted(unknown))}.", param="gateway"
+        )
+    sort = raw.get("sort")
+    if sort is not None and sort not in Strategy.__members__.values():
+        choices = ", ".join(s.value for s in Strategy)
+        raise InvalidRequest(f"'gateway.sort' must be one of {choices}.", param="gateway.sort")
+    return Hints(
+        sort=Strategy(sort) if sort is not None else None,
+        only=_names(raw, "only"),
+        ignore=_names(raw, "ignore"),
+        max_price=_positive(raw, "max_price"),
+        max_ttft_ms=_positive(raw, "max_ttft_ms"),
+    )
+
+
+def _names(raw: dict[str, Any], key: str) -> frozenset[str]:
+    value = raw.get(key)
+    if value is None:
+        return frozenset()
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise InvalidRequest(
+            f"'gateway.{key}' must be an array of strings.", param=f"gateway.{key}"
+        )
+    return frozenset(value)
+
+
+def _positive(raw: dict[str, Any], key: str) -> float | None:
+    value = raw.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
+        raise InvalidRequest(f"'gateway.{key}' must be a positive number.", param=f"gateway.{key}")
+    return float(value)

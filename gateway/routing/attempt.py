@@ -1,0 +1,143 @@
+"""One attempt at one deployment: send, wait for the first answer, settle its reservation.
+
+An attempt returns what happened as a value (Answer or Failure); the loop decides what follows.
+Every exit settles the reservation: an answer when its reply is in (a stream: when the relay
+ends), a failure at once, a cancellation (hedge lost, client gone) before it propagates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Coroutine, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from gateway.config.runtime import Deployment
+from gateway.core.estimators import Outcome, OutcomeKind
+from gateway.core.usage import Usage
+from gateway.errors import UpstreamError, UpstreamStatusError, UpstreamTimeout
+from gateway.routing.failures import kind_of
+from gateway.routing.health import RejectedCredentials
+from gateway.routing.run import Run
+from gateway.state.quota import Grant, header_headroom
+from gateway.state.store import Store
+from gateway.upstream.base import Call, Reply, StreamReply
+
+HEDGE_LOST = "hedge lost"  # the cancel message of the attempt that lost a hedge race
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """The deployment answered: a whole reply, or a stream whose first event is in."""
+
+    deployment: Deployment
+    grant: Grant
+    number: int  # which attempt of the request this was (1 = the first)
+    started: float  # perf_counter when it was sent
+    upstream_s: float
+    reply: Reply | None = None
+    stream: StreamReply | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    deployment: Deployment
+    error: UpstreamError
+    upstream_s: float
+
+
+Tried = Answer | Failure
+
+
+class Attempts:
+    def __init__(
+        self,
+        store: Store,
+        credentials: RejectedCredentials,
+        *,
+        clock: Callable[[], float],
+        background: Callable[[Coroutine[Any, Any, None]], None],
+    ) -> None:
+        self._store = store
+        self._credentials = credentials
+        self._clock = clock
+        self._background = background
+
+    async def attempt(self, run: Run, dep: Deployment, grant: Grant) -> Tried:
+        req, route = run.req, run.route
+        call = Call(
+            req.operation,
+            dep.upstream_model,
+            req.body,
+            req.stream,
+            req.client_wants_usage,
+            req.request_id,
+            connect_timeout_s=route.connect_timeout_s,
+            read_timeout_s=route.read_timeout_s,
+            resume=route.resume and req.resumable,
+            prompt=req.prompt,
+        )
+        number = len(run.failures) + 1
+        started = time.perf_counter()
+        upstream = run.upstreams[dep.provider]
+        limit = _tighter(route.first_token_timeout_s, route.total_timeout_s)
+        reply: Reply | None = None
+        stream: StreamReply | None = None
+        try:
+            try:
+                async with asyncio.timeout(limit):
+                    if req.stream:
+                        stream = await upstream.open_stream(call)
+                    else:
+                        reply = await upstream.complete(call)
+            except TimeoutError:
+                waited = (limit or 0.0) * 1000
+                raise UpstreamTimeout(f"no first token within {waited:.0f} ms") from None
+        except UpstreamError as exc:
+            await self.settle(dep, grant, started, kind_of(exc), usage=None)
+            if isinstance(exc, UpstreamStatusError) and exc.upstream_status in (401, 403):
+                self._credentials.reject(dep.provider, exc.upstream_status, self._clock())
+            return Failure(dep, exc, time.perf_counter() - started)
+        except BaseException as exc:
+            # A lost hedge race says "slower than the time it had" (so a slow vendor stops being
+            # raced forever); a client that left, or a bug of ours, says nothing of the vendor.
+            # Either way the slot is freed before the exception goes on.
+            lost = isinstance(exc, asyncio.CancelledError) and exc.args[:1] == (HEDGE_LOST,)
+            await self.settle(dep, grant, started, "slow" if lost else "rejected", usage=None)
+            raise
+        answer = Answer(dep, grant, number, started, time.perf_counter() - started, reply, stream)
+        if reply is not None:
+            # Settled after the reply is on its way: the client does not wait for our bookkeeping.
+            settled = self.settle(
+                dep, grant, started, "ok", usage=reply.usage, headers=reply.headers
+            )
+            self._background(settled)
+        return answer
+
+    async def settle(
+        self,
+        dep: Deployment,
+        grant: Grant,
+        started: float,
+        kind: OutcomeKind,
+        *,
+        usage: Usage | None,
+        ttft_ms: float | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        """Record the outcome in live state and release the reservation with the real tokens."""
+        outcome = Outcome(
+            dep.id,
+            kind,
+            self._clock(),
+            (time.perf_counter() - started) * 1000,
+            ttft_ms,
+            usage.completion_tokens if usage else None,
+            header_headroom(headers) if headers else None,
+        )
+        await self._store.settle(grant, outcome, usage.total_tokens if usage else 0)
+
+
+def _tighter(a: float | None, b: float | None) -> float | None:
+    return min(a, b) if a is not None and b is not None else (a if a is not None else b)
