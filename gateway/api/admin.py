@@ -10,6 +10,7 @@ from starlette.responses import Response
 
 from gateway.api.auth import require_admin
 from gateway.core.estimators import Estimate, to_stats
+from gateway.errors import error_object
 from gateway.upstream.base import Upstream
 from gateway.upstream.pool import PoolUpstream
 
@@ -115,13 +116,7 @@ async def reload_config(request: Request) -> Response:
     status = state.reloader.status()
     if ok:
         return Response(orjson.dumps(status), media_type="application/json")
-    body = {
-        "error": {
-            "message": "The new configuration is invalid; the last good one keeps serving.",
-            "type": "invalid_request_error",
-            "param": None,
-            "code": "config_invalid",
-        },
-        "problems": status["last_error"],
-    }
+    message = "The new configuration is invalid; the last good one keeps serving."
+    body = error_object(message, "invalid_request_error", "config_invalid")
+    body["problems"] = status["last_error"]
     return Response(orjson.dumps(body), status_code=422, media_type="application/json")
