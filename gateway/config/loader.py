@@ -79,6 +79,8 @@ def _deployments(provider: str, spec: ProviderSpec) -> list[Deployment]:
                 input_per_mtok=price.input_per_mtok if price else None,
                 output_per_mtok=price.output_per_mtok if price else None,
                 cached_input_per_mtok=price.cached_input_per_mtok if price else None,
+                cache_write_per_mtok=price.cache_write_per_mtok if price else None,
+                reasoning_per_mtok=price.reasoning_per_mtok if price else None,
                 capabilities=frozenset(mspec.capabilities)
                 if mspec.capabilities is not None
                 else None,

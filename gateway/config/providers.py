@@ -30,7 +30,9 @@ class _Strict(BaseModel):
 class Price(_Strict):
     input_per_mtok: float = Field(ge=0)
     output_per_mtok: float = Field(ge=0)
-    cached_input_per_mtok: float | None = Field(default=None, ge=0)
+    cached_input_per_mtok: float | None = Field(default=None, ge=0)  # cache read
+    cache_write_per_mtok: float | None = Field(default=None, ge=0)  # default: input price
+    reasoning_per_mtok: float | None = Field(default=None, ge=0)  # default: output price
 
 
 class Limits(_Strict):

@@ -82,6 +82,8 @@ class Deployment:
     # kind: pool. Its input/output prices above are what scoring charges: 0 for reserved
     # capacity (its cost is the SLO risk when full), the amortised GPU-hour for elastic.
     pool: Pool | None = None
+    cache_write_per_mtok: float | None = None  # default: the input price
+    reasoning_per_mtok: float | None = None  # default: the output price
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,6 +35,7 @@ def to_row(rec: SpendRecord) -> dict[str, Any]:
         "completion_tokens": rec.completion_tokens,
         "cached_tokens": rec.cached_tokens,
         "reasoning_tokens": rec.reasoning_tokens,
+        "cache_write_tokens": rec.cache_write_tokens,
         "cost_usd": rec.cost_usd,
         "ttft_ms": rec.ttft_ms,
         "latency_ms": rec.latency_ms,

@@ -22,12 +22,14 @@ _FILE = "model_prices_and_context_window_backup.json"
 
 @dataclass(frozen=True, slots=True)
 class Prices:
-    """USD per million tokens; cached and reasoning default to the input and output prices."""
+    """USD per million tokens; cache reads and writes default to the input price, reasoning to
+    the output price."""
 
     input: Decimal
     output: Decimal
     cached: Decimal | None = None
     reasoning: Decimal | None = None
+    cache_write: Decimal | None = None
 
 
 @functools.cache
@@ -62,6 +64,7 @@ def lookup(*names: str) -> Prices | None:
             price_out,
             cached=_per_mtok(entry.get("cache_read_input_token_cost")),
             reasoning=_per_mtok(entry.get("output_cost_per_reasoning_token")),
+            cache_write=_per_mtok(entry.get("cache_creation_input_token_cost")),
         )
     return None
 

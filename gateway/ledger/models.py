@@ -73,6 +73,7 @@ spend_log = Table(
     Column("completion_tokens", Integer, nullable=False),
     Column("cached_tokens", Integer, nullable=False),
     Column("reasoning_tokens", Integer, nullable=False),
+    Column("cache_write_tokens", Integer, nullable=False, server_default="0"),
     Column("cost_usd", Money()),
     Column("ttft_ms", Double),
     Column("latency_ms", Double, nullable=False),

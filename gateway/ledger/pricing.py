@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import overload
 
 from gateway.config.runtime import Deployment
 from gateway.core.usage import Usage
@@ -23,11 +24,12 @@ def prices_for(dep: Deployment) -> Prices | None:
         per_mtok = Decimal(str(dep.pool.amortised_per_mtok or 0.0))
         return Prices(per_mtok, per_mtok)
     if dep.input_per_mtok is not None and dep.output_per_mtok is not None:
-        cached = dep.cached_input_per_mtok
         return Prices(
-            Decimal(str(dep.input_per_mtok)),
-            Decimal(str(dep.output_per_mtok)),
-            cached=None if cached is None else Decimal(str(cached)),
+            _dec(dep.input_per_mtok),
+            _dec(dep.output_per_mtok),
+            cached=_dec(dep.cached_input_per_mtok),
+            reasoning=_dec(dep.reasoning_per_mtok),
+            cache_write=_dec(dep.cache_write_per_mtok),
         )
     return cost_map.lookup(
         dep.upstream_model,
@@ -38,24 +40,37 @@ def prices_for(dep: Deployment) -> Prices | None:
 
 
 def cost_usd(dep: Deployment, usage: Usage) -> Decimal | None:
-    """Prompt, cached prompt, completion and reasoning tokens at their own prices; None if unpriced.
-
-    Reasoning tokens are part of completion_tokens in OpenAI's usage: without a reasoning price
-    they are priced as output.
-    """
+    """Every kind of token at its own price; None if unpriced."""
     prices = prices_for(dep)
     return None if prices is None else priced(prices, usage)
 
 
 def priced(prices: Prices, usage: Usage) -> Decimal:
+    """prompt_tokens include cache reads and writes, completion_tokens include reasoning (as
+    vendors report them once mapped to Usage): each part is taken out and priced at its rate.
+    Without their own price, cache reads and writes cost input and reasoning costs output."""
     cached = min(usage.cached_tokens, usage.prompt_tokens)
+    written = min(usage.cache_write_tokens, usage.prompt_tokens - cached)
     reasoning = min(usage.reasoning_tokens, usage.completion_tokens)
-    price_cached = prices.input if prices.cached is None else prices.cached
-    price_reasoning = prices.output if prices.reasoning is None else prices.reasoning
     total = (
-        (usage.prompt_tokens - cached) * prices.input
-        + cached * price_cached
+        (usage.prompt_tokens - cached - written) * prices.input
+        + cached * _or(prices.cached, prices.input)
+        + written * _or(prices.cache_write, prices.input)
         + (usage.completion_tokens - reasoning) * prices.output
-        + reasoning * price_reasoning
+        + reasoning * _or(prices.reasoning, prices.output)
     )
     return total / MILLION
+
+
+def _or(price: Decimal | None, default: Decimal) -> Decimal:
+    return default if price is None else price
+
+
+@overload
+def _dec(value: float) -> Decimal: ...
+@overload
+def _dec(value: None) -> None: ...
+@overload
+def _dec(value: float | None) -> Decimal | None: ...
+def _dec(value: float | None) -> Decimal | None:
+    return None if value is None else Decimal(str(value))  # via str: the decimal written

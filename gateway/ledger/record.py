@@ -25,8 +25,9 @@ class SpendRecord:
     error_type: str | None = None  # OpenAI error type, "client_cancelled", "partial"
     prompt_tokens: int = 0
     completion_tokens: int = 0
-    cached_tokens: int = 0
-    reasoning_tokens: int = 0
+    cached_tokens: int = 0  # the part of prompt_tokens read from the vendor's cache
+    reasoning_tokens: int = 0  # the part of completion_tokens spent reasoning
+    cache_write_tokens: int = 0  # the part of prompt_tokens written to the vendor's cache
     cost_usd: Decimal | None = None  # None: no price known for the deployment
     ttft_ms: float | None = None
     team: str | None = None

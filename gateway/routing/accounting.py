@@ -58,6 +58,7 @@ def success_record(
         completion_tokens=usage.completion_tokens,
         cached_tokens=usage.cached_tokens,
         reasoning_tokens=usage.reasoning_tokens,
+        cache_write_tokens=usage.cache_write_tokens,
         cost_usd=cost,
         ttft_ms=ttft_ms,
         tags=tags,  # a hedge's or a resume's other deployment; a pool's GPU cost
