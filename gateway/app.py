@@ -26,7 +26,7 @@ from gateway.reload import Reloader
 from gateway.routing.router import Router
 from gateway.routing.tokens import TokenCounter
 from gateway.settings import Settings
-from gateway.state.factory import build_store, pool_share_for
+from gateway.state.factory import build_store
 from gateway.state.overlay import OverlayStore
 from gateway.state.store import Store
 from gateway.upstream.pool_scraper import PoolScraper
@@ -61,7 +61,7 @@ def create_app(
         inner = store or build_store(settings)
         # Pools' replicas' /metrics (the scorer sees the result), DNS, and their load and prefix
         # affinity shared with the other gateways when the Store is shared.
-        pools = PoolScraper(share=pool_share_for(inner))
+        pools = PoolScraper(share=inner.pool_share())
         state = OverlayStore(inner, pools)
         state.track(config.deployments.values())
         await state.start()

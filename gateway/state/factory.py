@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from redis.asyncio import Redis, RedisCluster
 
-from gateway.core.pool_sharing import PoolShare
 from gateway.settings import Settings
 from gateway.state.memory_store import MemoryStore
-from gateway.state.pool_share import RedisPoolShare
 from gateway.state.redis_store import RedisStore
 from gateway.state.store import Store
 
@@ -28,10 +26,3 @@ def build_store(settings: Settings) -> Store:
             settings.redis_url, socket_timeout=TIMEOUT_S, socket_connect_timeout=TIMEOUT_S
         )
     return RedisStore(client, prefix=settings.redis_prefix, refresh_s=settings.state_refresh_s)
-
-
-def pool_share_for(store: Store) -> PoolShare | None:
-    """Pools' live state is shared through the same Redis as the Store, if it is one."""
-    if isinstance(store, RedisStore):
-        return RedisPoolShare(store.client, prefix=store.prefix, gateway_id=store.replica_id)
-    return None

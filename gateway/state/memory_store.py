@@ -13,6 +13,7 @@ from gateway.config.runtime import Deployment
 from gateway.core.circuit import held_open
 from gateway.core.estimators import Estimate, Outcome, apply
 from gateway.core.jitter import jitter
+from gateway.core.pool_sharing import PoolShare
 from gateway.state.quota import WINDOW_MS, Denied, Grant, LocalQuota
 
 REFRESH_S = 0.25
@@ -58,6 +59,9 @@ class MemoryStore:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+
+    def pool_share(self) -> PoolShare | None:
+        return None  # one process: nothing to share
 
     def health(self) -> Mapping[str, object]:
         return {"backend": "memory", "ok": True}

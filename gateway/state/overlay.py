@@ -12,6 +12,7 @@ from typing import Protocol
 
 from gateway.config.runtime import Deployment
 from gateway.core.estimators import Estimate, Outcome
+from gateway.core.pool_sharing import PoolShare
 from gateway.state.quota import Denied, Grant
 from gateway.state.store import Store
 
@@ -75,3 +76,6 @@ class OverlayStore:
 
     def health(self) -> Mapping[str, object]:
         return self.inner.health()
+
+    def pool_share(self) -> PoolShare | None:
+        return self.inner.pool_share()

@@ -39,7 +39,7 @@ from redis.exceptions import RedisError
 
 from gateway.core.pool_sharing import PeerLoad, SharedPool
 from gateway.state.quota import LEASE_MS
-from gateway.state.redis_store import as_text
+from gateway.state.redis_reply import as_text
 
 log = logging.getLogger("gateway.pool")
 PEER_TTL_S = 2.0  # another gateway's load older than this is not counted (it may be gone)

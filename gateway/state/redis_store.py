@@ -27,7 +27,10 @@ from gateway.config.runtime import Deployment
 from gateway.core.circuit import Breaker, held_open
 from gateway.core.estimators import Estimate, Outcome, apply, merge
 from gateway.core.jitter import jitter
+from gateway.core.pool_sharing import PoolShare
+from gateway.state.pool_share import RedisPoolShare
 from gateway.state.quota import LEASE_MS, WINDOW_MS, Denied, Grant, LocalQuota, headroom
+from gateway.state.redis_reply import as_text
 
 log = logging.getLogger("gateway.state")
 _LUA = Path(__file__).with_name("lua")
@@ -152,6 +155,10 @@ class RedisStore:
         with contextlib.suppress(RedisError, TimeoutError):
             await asyncio.wait_for(self.client.aclose(), CLOSE_TIMEOUT_S)
 
+    def pool_share(self) -> PoolShare:
+        """Pools share their load and affinity through this same Redis."""
+        return RedisPoolShare(self.client, prefix=self.prefix, gateway_id=self.replica_id)
+
     def health(self) -> Mapping[str, object]:
         ok = self._degraded_since is None
         out: dict[str, object] = {"backend": "redis", "ok": ok, "replicas": self._replicas}
@@ -272,8 +279,3 @@ def _estimate(fields: dict[str, Any]) -> Estimate:
 
 def _triples(keys: list[str]) -> list[tuple[str, str, str]]:
     return [(keys[i], keys[i + 1], keys[i + 2]) for i in range(0, len(keys), 3)]
-
-
-def as_text(value: Any) -> str:
-    """A Redis reply field as str (clients may decode or not)."""
-    return value.decode() if isinstance(value, bytes) else str(value)

@@ -7,6 +7,7 @@ from typing import Protocol
 
 from gateway.config.runtime import Deployment
 from gateway.core.estimators import Estimate, Outcome
+from gateway.core.pool_sharing import PoolShare
 from gateway.state.quota import Denied, Grant
 
 
@@ -42,4 +43,9 @@ class Store(Protocol):
 
     def health(self) -> Mapping[str, object]:
         """Backend name, reachable or degraded, for /readyz and /admin/providers."""
+        ...
+
+    def pool_share(self) -> PoolShare | None:
+        """How pools share their load with the other gateways through this store; None when
+        the store is this process's alone."""
         ...
