@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any, Literal
 
 import httpx
@@ -21,12 +21,14 @@ from gateway.errors import (
 )
 from gateway.upstream.aiohttp_native import NativeResponse, NativeTransport
 from gateway.upstream.base import Call, Reply
+from gateway.upstream.redact import redact
 from gateway.upstream.sse import (
     DONE,
     EventSplitter,
     delta_text,
     error_event,
     parse_usage,
+    sse_lines_only,
     usage_of,
     well_formed,
 )
@@ -53,6 +55,7 @@ PATHS: dict[Operation, tuple[str, str]] = {
     Operation.EMBEDDINGS: ("/embeddings", "data"),
     Operation.RESPONSES: ("/responses", "output"),
 }
+MAX_REPLY_BYTES = 64 * 1024 * 1024  # a whole (non-streamed) reply; past it: a broken vendor
 _STREAM_OPTIONS = frozenset({Operation.CHAT, Operation.COMPLETIONS})  # take include_usage
 
 
@@ -78,6 +81,7 @@ class OpenAICompatUpstream:
         self._headers = {"content-type": "application/json", "accept-encoding": "identity"}
         if api_key:
             self._headers["authorization"] = f"Bearer {api_key}"
+        self._secrets = (api_key,) if api_key else ()
         # httpx's Request/Response and transports, without AsyncClient's per-request layers
         # (cookies, auth, redirects, hooks): the profile put them at a third of our CPU.
         self._transport = transport
@@ -94,20 +98,20 @@ class OpenAICompatUpstream:
         started = time.perf_counter()
         response = await self._send(call, started)
         try:
-            body = await response.aread()
+            body = await _read_capped(response)
         except httpx.HTTPError as exc:
             raise map_transport_error(exc, started) from exc
         finally:
             await response.aclose()
         if response.status_code >= 400:
-            raise status_error(response.status_code, body, response.headers)
+            raise status_error(response.status_code, body, response.headers, self._secrets)
         try:
             obj = orjson.loads(body)
         except orjson.JSONDecodeError:
             raise UpstreamProtocolError("upstream returned a body that is not JSON") from None
         required = PATHS[call.operation][1]
-        if not isinstance(obj, dict) or required not in obj:
-            raise UpstreamProtocolError(f"upstream returned JSON without '{required}'")
+        if not isinstance(obj, dict) or not isinstance(obj.get(required), list):
+            raise UpstreamProtocolError(f"upstream returned JSON without a '{required}' array")
         return Reply(
             body=body, usage=parse_usage(obj.get("usage")), headers=_rate_headers(response.headers)
         )
@@ -117,12 +121,12 @@ class OpenAICompatUpstream:
         response = await self._send(call, started)
         if response.status_code >= 400:
             try:
-                content = await response.aread()
-            except httpx.HTTPError:
+                content = await _read_capped(response)
+            except (httpx.HTTPError, UpstreamProtocolError):
                 content = b""
             finally:
                 await response.aclose()
-            raise status_error(response.status_code, content, response.headers)
+            raise status_error(response.status_code, content, response.headers, self._secrets)
         stream = SseStream(
             response, strip_usage=not call.client_wants_usage, started=started, resume=call.resume
         )
@@ -262,7 +266,12 @@ class SseStream:
 
     def _filter(self, events: list[bytes]) -> list[bytes]:
         out = []
+        if self._splitter.overflow:
+            self.malformed = self._done = True  # an event past MAX_EVENT_BYTES: give up
         for event in events:
+            event = sse_lines_only(event)
+            if not event:
+                continue
             if event.startswith(DONE):
                 self._done = True
                 out.append(event + b"\n\n")
@@ -287,6 +296,23 @@ class SseStream:
         await self._response.aclose()
 
 
+async def _read_capped(response: Response) -> bytes:
+    """The whole body, refused past MAX_REPLY_BYTES (read in pieces when no length is given)."""
+    length = response.headers.get("content-length")
+    if length is not None and length.isdigit():
+        if int(length) > MAX_REPLY_BYTES:
+            raise UpstreamProtocolError(f"upstream reply of {length} bytes is over the limit")
+        return await response.aread()
+    parts: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_raw():
+        size += len(chunk)
+        if size > MAX_REPLY_BYTES:
+            raise UpstreamProtocolError("upstream reply is over the size limit")
+        parts.append(chunk)
+    return b"".join(parts)
+
+
 def map_transport_error(exc: httpx.HTTPError, started: float) -> UpstreamError:
     """Foreign exceptions mapped by type, once, here (aiohttp's arrive as httpx's)."""
     elapsed = time.perf_counter() - started
@@ -297,7 +323,10 @@ def map_transport_error(exc: httpx.HTTPError, started: float) -> UpstreamError:
     )
 
 
-def status_error(status: int, content: bytes, headers: Mapping[str, str]) -> UpstreamStatusError:
+def status_error(
+    status: int, content: bytes, headers: Mapping[str, str], secrets: Sequence[str] = ()
+) -> UpstreamStatusError:
+    """The vendor's error, its body kept for pass-through (capped, credentials scrubbed)."""
     retry_after: float | None = None
     raw = headers.get("retry-after")
     if raw:
@@ -308,7 +337,7 @@ def status_error(status: int, content: bytes, headers: Mapping[str, str]) -> Ups
     return UpstreamStatusError(
         f"upstream answered {status}",
         upstream_status=status,
-        upstream_body=content[:65536],
+        upstream_body=redact(content[:65536], secrets),
         retry_after_s=retry_after,
     )
 

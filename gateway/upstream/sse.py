@@ -6,17 +6,24 @@ from dataclasses import dataclass
 
 import orjson
 
-from gateway.core.usage import Usage
+from gateway.core.usage import CLAMPED, MAX_TOKENS, Usage, token_count
 from gateway.errors import error_object
 
 DONE = b"data: [DONE]"
 
 
+MAX_EVENT_BYTES = 4 * 1024 * 1024  # one event; a vendor sending more without a break is broken
+_FIELDS = (b"data:", b"event:", b"id:", b"retry:", b":")  # what an SSE line may start with
+
+
 @dataclass(slots=True)
 class EventSplitter:
-    """Feed raw chunks, get back complete events (each without its trailing blank line)."""
+    """Feed raw chunks, get back complete events (each without its trailing blank line).
+    `overflow` turns true when an unfinished event passes MAX_EVENT_BYTES (then nothing more
+    is buffered)."""
 
     _buf: bytes = b""
+    overflow: bool = False
 
     def feed(self, chunk: bytes) -> list[bytes]:
         if b"\r" in chunk:
@@ -24,7 +31,17 @@ class EventSplitter:
         data = self._buf + chunk if self._buf else chunk
         parts = data.split(b"\n\n")
         self._buf = parts.pop()
+        if len(self._buf) > MAX_EVENT_BYTES:
+            self.overflow, self._buf = True, b""
         return [p for p in parts if p]
+
+
+def sse_lines_only(event: bytes) -> bytes:
+    """The event without lines that are no SSE field (a vendor's stray text never reaches the
+    client verbatim); b"" if nothing is left. One `data:` line, the usual case, costs a check."""
+    if b"\n" not in event:
+        return event if event.startswith(_FIELDS) else b""
+    return b"\n".join(line for line in event.split(b"\n") if line.startswith(_FIELDS))
 
     def rest(self) -> bytes:
         return self._buf.strip()
@@ -75,26 +92,37 @@ def delta_text(event: bytes) -> str:
 
 def parse_usage(raw: object) -> Usage | None:
     """OpenAI's usage object: chat and completions name tokens prompt/completion, the Responses
-    API input/output; cached and reasoning tokens sit in the matching `*_details`."""
+    API input/output; cached and reasoning tokens sit in the matching `*_details`.
+
+    Vendor figures are checked: a count past MAX_TOKENS is clamped (note CLAMPED); a main count
+    that is no count at all (negative, a string) makes the whole usage unusable (None), so the
+    caller falls back to its own estimate instead of billing $0.
+    """
     if not isinstance(raw, dict):
         return None
     prefix = ("input", "output") if "input_tokens" in raw else ("prompt", "completion")
-    prompt_details = raw.get(f"{prefix[0]}_tokens_details")
-    completion_details = raw.get(f"{prefix[1]}_tokens_details")
+    values = [
+        raw.get(f"{prefix[0]}_tokens", 0),
+        raw.get(f"{prefix[1]}_tokens", 0),
+        _get(raw.get(f"{prefix[0]}_tokens_details"), "cached_tokens"),
+        _get(raw.get(f"{prefix[1]}_tokens_details"), "reasoning_tokens"),
+    ]
+    counts = [0 if v is None else token_count(v) for v in values]  # null: not reported
+    prompt, completion, cached, reasoning = counts
+    if prompt is None or completion is None:
+        return None
+    clamped = any(c is not None and c == MAX_TOKENS for c in counts)
     return Usage(
-        prompt_tokens=_int(raw.get(f"{prefix[0]}_tokens")),
-        completion_tokens=_int(raw.get(f"{prefix[1]}_tokens")),
-        cached_tokens=_int(_get(prompt_details, "cached_tokens")),
-        reasoning_tokens=_int(_get(completion_details, "reasoning_tokens")),
+        prompt_tokens=prompt,
+        completion_tokens=completion,
+        cached_tokens=cached or 0,
+        reasoning_tokens=reasoning or 0,
+        note=CLAMPED if clamped else None,
     )
 
 
 def _get(details: object, key: str) -> object:
-    return details.get(key) if isinstance(details, dict) else 0
-
-
-def _int(value: object) -> int:
-    return value if isinstance(value, int) and value >= 0 else 0
+    return details.get(key, 0) if isinstance(details, dict) else 0
 
 
 def _data_of(event: bytes) -> bytes | None:
