@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,12 +77,16 @@ def start(
     http: str,
     pinned: Cores,
     redis: Redis | None = None,
+    trees: Mapping[str, Path] | None = None,
 ) -> None:
     """Add the simulator (as "direct") and the named proxies to `children`; the caller stops them.
 
     The simulator shares the client core with the load generator; each proxy gets the other.
-    `redis` is needed for gateway-redis.
+    `redis` is needed for gateway-redis. `trees` names more targets, each the `gateway` target
+    (same arguments, same providers and policies) run from another checkout: its own
+    `bench.serve` and `gateway` (bench/baseline.py makes one for `--baseline REV`).
     """
+    trees = trees or {}
     proxy_cpu, client_cpu = pinned
     sim = children[DIRECT] = spawn("sim", ["sim"], cpu=client_cpu, logdir=workdir)
     wait_ready(sim)
@@ -97,12 +102,15 @@ def start(
     }
     if redis is not None:
         argv[REDIS] = gateway_args(workdir, "aiohttp", redis)
+    for name in trees:
+        argv[name] = argv["gateway"]
     for name in names:
         if name == REDIS and redis is None:
             raise ValueError(f"{REDIS} needs a Redis URL and prefix")
         if name != DIRECT:
             args = [*argv[name], "--http", http]
-            children[name] = spawn(name, args, cpu=proxy_cpu, logdir=workdir)
+            tree = trees.get(name)
+            children[name] = spawn(name, args, cpu=proxy_cpu, logdir=workdir, tree=tree)
     for name, child in children.items():
         wait_ready(child, http_path="/healthz" if name.startswith("gateway") else None)
 

@@ -1,17 +1,22 @@
 """Overhead benchmark: the gateway against the simulator called directly and two pass-throughs.
 
     .venv/bin/python -m bench.overhead [--requests N] [--rounds R] [--quick] [--out F] [--profile]
-        [--targets ...] [--redis-url URL]
+        [--targets ...] [--redis-url URL] [--baseline REV]
 
 Every proxy runs alone in its own process, one uvicorn worker pinned to core 0; the simulator
 and this load generator share core 1. All targets are measured in the same run with the same
 workload, round after round, and each figure is the median over the rounds. See bench/README.md.
+
+With --baseline REV (a git revision), one more target, `gateway@<short rev>`, runs the gateway of
+REV from a temporary `git worktree` (removed at the end) exactly as the `gateway` target is run;
+the ratios then also compare `gateway` with it (bench/baseline.py).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime
 import os
 import platform
@@ -27,7 +32,7 @@ from urllib.parse import urlsplit, urlunsplit
 import orjson
 import uvloop
 
-from bench import fleet, loadgen, redis_stats, report
+from bench import baseline, fleet, loadgen, redis_stats, report
 from bench.procs import Child, cpu_seconds, rss_mb
 from bench.profile import profile_gateway
 from bench.serve import SIM_MODEL, default_http
@@ -181,9 +186,16 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt  # so that SIGTERM and SIGHUP stop the children too
 
 
-def main() -> None:
-    signal.signal(signal.SIGTERM, _interrupt)
-    signal.signal(signal.SIGHUP, _interrupt)
+def _names(targets: list[str], base: baseline.Baseline | None) -> list[str]:
+    """direct, the targets, and the baseline's gateway right after the current one."""
+    names = [fleet.DIRECT, *targets]
+    if base is not None:
+        at = names.index("gateway") + 1 if "gateway" in names else len(names)
+        names.insert(at, base.name)
+    return names
+
+
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=3000, help="requests at c=32 per round")
     parser.add_argument("--rounds", type=int, default=3, help="rounds; figures are medians")
@@ -197,7 +209,18 @@ def main() -> None:
     parser.add_argument(
         "--redis-url", default=redis_stats.DEFAULT_URL, help="the Redis of gateway-redis"
     )
-    args = parser.parse_args()
+    parser.add_argument(
+        "--baseline",
+        metavar="REV",
+        help="also measure the gateway of this git revision (from a temporary worktree)",
+    )
+    return parser
+
+
+def main() -> None:
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGHUP, _interrupt)
+    args = _parser().parse_args()
     if args.quick:
         args.requests, args.rounds = 800, 1
     sizes = Sizes.of(args.requests)
@@ -214,15 +237,20 @@ def main() -> None:
         probe.check()
         redis = fleet.Redis(args.redis_url, f"gwbench:{os.getpid()}:")  # unique to this run
         meta["redis"] = {"url": _redacted(redis.url), "prefix": redis.prefix}
-    with tempfile.TemporaryDirectory(prefix="bench-overhead-") as tmp:
-        workdir = Path(tmp)
+    with contextlib.ExitStack() as stack:
+        base = None
+        if args.baseline:
+            base = stack.enter_context(baseline.worktree(args.baseline))
+            meta["baseline"] = {"rev": base.rev, "commit": base.commit, "target": base.name}
+        workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-overhead-")))
         children: dict[str, Child] = {}
         try:
-            names = [fleet.DIRECT, *args.targets]
-            fleet.start(children, names, workdir, args.http, pinned, redis)
+            trees = {base.name: base.tree} if base is not None else {}
+            names = _names(args.targets, base)
+            fleet.start(children, names, workdir, args.http, pinned, redis, trees)
             results = uvloop.run(_run(children, sizes, args.rounds, probe))
         finally:
-            fleet.stop(children)
+            fleet.stop(children)  # before the worktree goes
             if probe is not None and redis is not None:
                 _clean(probe, redis.prefix)
         profile = ""
@@ -237,19 +265,34 @@ def main() -> None:
                     keep=args.out,
                 )
             )
+    _print(meta, args, results, profile, base.name if base is not None else None)
+    if args.out:
+        payload = {"meta": meta, "results": results, "profile": profile}
+        args.out.write_text(orjson.dumps(payload, option=orjson.OPT_INDENT_2).decode())
+
+
+def _print(
+    meta: dict[str, object],
+    args: argparse.Namespace,
+    results: dict[str, report.Metrics],
+    profile: str,
+    previous: str | None,
+) -> None:
     print(f"\n{meta['date']}; {meta['nproc']} cores; Python {meta['python']}; {args.http}")
-    print(f"sizes per round: {meta['sizes']}; rounds: {args.rounds}; code: {meta['commit']}\n")
-    print(report.table(results))
+    print(f"sizes per round: {meta['sizes']}; rounds: {args.rounds}; code: {meta['commit']}")
+    if "baseline" in meta:
+        print(f"baseline: {meta['baseline']}")
+    print("\n" + report.table(results))
     redis_table = redis_stats.table(results)
     if redis_table:
         print("\nRedis work per request, c=32 phase (`INFO` deltas on the shared server):\n")
         print(redis_table)
     print("\n" + report.ratios(results))
+    versus = report.versus(results, "gateway", previous) if previous is not None else ""
+    if versus:
+        print(versus)
     if profile:
         print("\n" + profile)
-    if args.out:
-        payload = {"meta": meta, "results": results, "profile": profile}
-        args.out.write_text(orjson.dumps(payload, option=orjson.OPT_INDENT_2).decode())
 
 
 def _clean(probe: redis_stats.Probe, prefix: str) -> None:

@@ -39,14 +39,18 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
-def child_env() -> dict[str, str]:
-    """The environment for children: no proxy variables, no GATEWAY_* settings leaking in."""
+def child_env(tree: str = _REPO) -> dict[str, str]:
+    """The environment for children: no proxy variables, no GATEWAY_* settings leaking in.
+
+    `tree` (this work tree by default) comes first on PYTHONPATH: its `gateway` and `bench`
+    are imported, not the ones the venv's editable install points at.
+    """
     env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
     for name in _PROXY_VARS:
         env.pop(name, None)
         env.pop(name.upper(), None)
     env["PYTHONUNBUFFERED"] = "1"
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (_REPO, env.get("PYTHONPATH")) if p)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (tree, env.get("PYTHONPATH")) if p)
     return env
 
 
@@ -87,16 +91,22 @@ class Child:
             self.proc.wait()
 
 
-def spawn(name: str, args: list[str], *, cpu: int | None, logdir: Path) -> Child:
+def spawn(
+    name: str, args: list[str], *, cpu: int | None, logdir: Path, tree: Path | None = None
+) -> Child:
     """Start `python -m bench.serve ARGS` on a free port, pinned to `cpu`.
 
     It runs in a folder of its own under `logdir`, so that whatever a gateway writes next to
-    itself (an embedded database, a spool) is its own and stays out of the work tree.
+    itself (an embedded database, a spool) is its own and stays out of the work tree. With
+    `tree` (another checkout, e.g. a temporary `git worktree` of an older commit), it runs in
+    that folder instead, with it first on PYTHONPATH: that tree's `bench.serve` and `gateway`.
     """
     port = free_port()
     log = logdir / f"{name}.log"
-    home = logdir / name
-    home.mkdir(exist_ok=True)
+    home = tree
+    if home is None:
+        home = logdir / name
+        home.mkdir(exist_ok=True)
     cmd = [sys.executable, "-m", "bench.serve", *args, "--port", str(port)]
     with log.open("wb") as out:
         proc = subprocess.Popen(
@@ -105,7 +115,7 @@ def spawn(name: str, args: list[str], *, cpu: int | None, logdir: Path) -> Child
             stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            env=child_env(),
+            env=child_env(_REPO if tree is None else str(tree)),
         )
     child = Child(name, port, proc, log)
     if cpu is not None:

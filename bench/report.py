@@ -70,3 +70,22 @@ def ratios(results: Mapping[str, Metrics]) -> str:
             f"throughput {rps:.2f}x, added p50 at c=1 {added:.0f} µs"
         )
     return "\n".join(out)
+
+
+def versus(results: Mapping[str, Metrics], new: str, old: str) -> str:
+    """One target against another of the same run (the gateway against `--baseline`'s)."""
+    if new not in results or old not in results:
+        return ""
+    a, b, direct = results[new], results[old], results[DIRECT]
+    added_a = (a["c1_p50_ms"] - direct["c1_p50_ms"]) * 1000
+    added_b = (b["c1_p50_ms"] - direct["c1_p50_ms"]) * 1000
+    ttfb_a = (a["ttfb_p50_ms"] - direct["ttfb_p50_ms"]) * 1000
+    ttfb_b = (b["ttfb_p50_ms"] - direct["ttfb_p50_ms"]) * 1000
+    return (
+        f"- {new} vs {old}, same run: CPU/request {a['cpu_ms_per_req']:.3f} vs "
+        f"{b['cpu_ms_per_req']:.3f} ms ({a['cpu_ms_per_req'] / b['cpu_ms_per_req']:.2f}x), "
+        f"throughput {a['rps']:.0f} vs {b['rps']:.0f} req/s ({a['rps'] / b['rps']:.2f}x), "
+        f"added p50 at c=1 {added_a:.0f} vs {added_b:.0f} µs ({added_a - added_b:+.0f} µs), "
+        f"added TTFB p50 {ttfb_a:.0f} vs {ttfb_b:.0f} µs ({ttfb_a - ttfb_b:+.0f} µs), "
+        f"RSS {a['rss_mb']:.0f} vs {b['rss_mb']:.0f} MB"
+    )
