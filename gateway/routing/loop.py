@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
 
 from gateway.errors import NoDeploymentAvailable
@@ -21,7 +22,13 @@ from gateway.state.store import Store
 log = logging.getLogger("gateway.router")
 
 
-async def walk(attempts: Attempts, store: Store, run: Run) -> Served:
+async def walk(
+    attempts: Attempts,
+    store: Store,
+    run: Run,
+    *,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> Served:
     req, route, ranking = run.req, run.route, run.ranking
     # Full by the last snapshot: asked again at the end, since only reserve() knows for sure
     # (and knows when a slot frees up, for Retry-After).
@@ -39,7 +46,7 @@ async def walk(attempts: Attempts, store: Store, run: Run) -> Served:
             break
         dep = queue.popleft()
         if run.failures and run.failures[-1][0] is dep:
-            await asyncio.sleep(backoff_s(len(run.failures), run.failures[-1][1]))
+            await sleep(backoff_s(len(run.failures), run.failures[-1][1]))
         grant = await store.reserve(dep, run.tokens)
         if isinstance(grant, Denied):
             run.denials.append(grant)

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
-import time
-from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
+from collections.abc import AsyncIterator, Coroutine, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -24,7 +22,7 @@ from gateway.routing.output_estimate import OutputEstimate
 from gateway.routing.policy import resolve
 from gateway.routing.relay import Relay
 from gateway.routing.request import GatewayRequest, Served
-from gateway.routing.run import Run
+from gateway.routing.run import Run, Timing
 from gateway.routing.scoring import Draws, Excluded, Ranking, rank
 from gateway.routing.tokens import TokenCounter
 from gateway.state.store import Store
@@ -45,8 +43,7 @@ class Router:
         default_output_tokens: int = 256,
         explore_rate: float = 0.02,
         tokens: TokenCounter | None = None,
-        rng: random.Random | None = None,
-        clock: Callable[[], float] = time.time,
+        timing: Timing | None = None,
     ) -> None:
         self.config = config
         self._upstreams = upstreams
@@ -56,8 +53,10 @@ class Router:
         self._explore_rate = explore_rate
         self._tokens = tokens
         self._pending: set[asyncio.Task[None]] = set()
-        self._rng = rng or random.Random()
-        self._clock = clock
+        timing = timing or Timing()
+        self._rng = timing.rng
+        self._clock = clock = timing.clock
+        self._sleep = timing.sleep
         self.credentials = RejectedCredentials()  # providers that refused our key
         self._attempts = Attempts(store, self.credentials, clock=clock, background=self._background)
         self._relay = Relay(
@@ -111,7 +110,7 @@ class Router:
             route = self.resolve(req)
             ranking = self.rank(req, route)
             run = Run(req, route, ranking, self._upstreams, self.reserve_tokens(req, route))
-            served = await walk(self._attempts, self._store, run)
+            served = await walk(self._attempts, self._store, run, sleep=self._sleep)
         except GatewayError as exc:
             self._submit(failure_record(req, route, exc))
             raise

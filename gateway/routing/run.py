@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import random
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
 from gateway.config.runtime import Deployment, Route
@@ -12,6 +14,15 @@ from gateway.routing.request import GatewayRequest
 from gateway.routing.scoring import Ranking
 from gateway.state.quota import Denied
 from gateway.upstream.base import Upstream
+
+
+@dataclass(frozen=True, slots=True)
+class Timing:
+    """The router's randomness, clock and pauses (tests inject their own to be deterministic)."""
+
+    rng: random.Random = field(default_factory=random.Random)
+    clock: Callable[[], float] = time.time
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep  # the pause before a retry
 
 
 @dataclass(slots=True)
