@@ -55,31 +55,39 @@ async def hedged(
     the next candidate of `queue` too, keep whichever answers first and cancel the other."""
     dep, grant = first
     lead = asyncio.create_task(attempts.attempt(run, dep, grant))
-    done, _ = await asyncio.wait({lead}, timeout=after_s)
-    if done:
-        return Race.of(lead.result())
-    runner_up = queue[0]
-    second_grant = await store.reserve(runner_up, run.tokens)
-    if isinstance(second_grant, Denied):
-        return Race.of(await lead)
-    queue.popleft()
-    log.info("hedging %s with %s after %.0f ms", dep.id, runner_up.id, after_s * 1000)
-    second = asyncio.create_task(attempts.attempt(run, runner_up, second_grant))
-    other = {lead: runner_up.id, second: dep.id}
-    failures: list[Failure] = []
-    pending = {lead, second}
-    while pending:
-        done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-        for task in done:
-            tried = task.result()  # attempts return values; only a bug of ours raises here
-            if isinstance(tried, Answer):
-                await _stop(attempts, {lead, second} - {task})
-                return Race(tuple(failures), tried, hedged_with=other[task])
-            failures.append(tried)
-            if not tried.error.is_retryable:  # the request's own fault: no point racing on
-                await _stop(attempts, {lead, second} - {task})
-                return Race(tuple(failures))
-    return Race(tuple(failures))
+    racing = {lead}
+    try:
+        done, _ = await asyncio.wait({lead}, timeout=after_s)
+        if done:
+            return Race.of(lead.result())
+        runner_up = queue[0]
+        second_grant = await store.reserve(runner_up, run.tokens)
+        if isinstance(second_grant, Denied):
+            return Race.of(await lead)
+        queue.popleft()
+        log.info("hedging %s with %s after %.0f ms", dep.id, runner_up.id, after_s * 1000)
+        second = asyncio.create_task(attempts.attempt(run, runner_up, second_grant))
+        racing.add(second)
+        other = {lead: runner_up.id, second: dep.id}
+        failures: list[Failure] = []
+        pending = {lead, second}
+        while pending:
+            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                tried = task.result()  # attempts return values; only a bug of ours raises here
+                if isinstance(tried, Answer):
+                    await _stop(attempts, {lead, second} - {task})
+                    return Race(tuple(failures), tried, hedged_with=other[task])
+                failures.append(tried)
+                if not tried.error.is_retryable:  # the request's own fault: no point racing on
+                    await _stop(attempts, {lead, second} - {task})
+                    return Race(tuple(failures))
+        return Race(tuple(failures))
+    except BaseException:
+        # A bug of ours in one attempt, or the request cancelled (client gone): no attempt may
+        # outlive the race holding its slot and its upstream connection.
+        await _abandon(attempts, racing)
+        raise
 
 
 async def _stop(attempts: Attempts, tasks: set[asyncio.Task[Tried]]) -> None:
@@ -95,3 +103,20 @@ async def _stop(attempts: Attempts, tasks: set[asyncio.Task[Tried]]) -> None:
                 await attempts.settle(
                     tried.deployment, tried.grant, tried.started, "slow", usage=None
                 )
+
+
+async def _abandon(attempts: Attempts, tasks: set[asyncio.Task[Tried]]) -> None:
+    """The race ended in an exception: cancel what still runs (its attempt frees its own slot)
+    and close and free any stream that answered, since no one will relay it."""
+    for task in tasks:
+        task.cancel()  # no message: a cancelled request says nothing about the vendor
+    for task in tasks:
+        try:
+            tried = await task
+        except BaseException:  # cancelled, or the exception already on its way up
+            continue
+        if isinstance(tried, Answer) and tried.stream is not None:
+            await tried.stream.aclose()
+            await attempts.settle(
+                tried.deployment, tried.grant, tried.started, "rejected", usage=None
+            )
