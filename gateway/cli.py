@@ -66,6 +66,7 @@ def serve(
     """Run the gateway."""
     import uvicorn
 
+    from gateway.api.http_guard import GuardedHttpTools
     from gateway.app import create_app
 
     settings = _settings(
@@ -90,7 +91,7 @@ def serve(
         "host": settings.host,
         "port": settings.port,
         "loop": "uvloop",
-        "http": "httptools",
+        "http": GuardedHttpTools,  # httptools with header size, count and time bounds
         "access_log": False,
         "log_level": settings.log_level,
     }

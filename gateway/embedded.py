@@ -10,6 +10,8 @@ from contextlib import asynccontextmanager
 import uvicorn
 from starlette.types import ASGIApp
 
+from gateway.api.http_guard import GuardedHttpTools
+
 
 @asynccontextmanager
 async def serve_in_loop(app: ASGIApp, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[str]:
@@ -18,7 +20,9 @@ async def serve_in_loop(app: ASGIApp, host: str = "127.0.0.1", port: int = 0) ->
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     bound_port = sock.getsockname()[1]
-    config = uvicorn.Config(app, lifespan="on", log_level="warning", access_log=False)
+    config = uvicorn.Config(
+        app, lifespan="on", log_level="warning", access_log=False, http=GuardedHttpTools
+    )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:

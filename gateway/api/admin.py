@@ -14,7 +14,7 @@ from gateway.errors import error_object
 from gateway.upstream.base import Upstream
 from gateway.upstream.pool import PoolUpstream
 
-router = APIRouter()
+router = APIRouter(include_in_schema=False)  # not advertised in /openapi.json
 
 
 @router.get("/admin/providers")

@@ -3,6 +3,7 @@ and the prompt (its shape checked as the API does, each error naming its `param`
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import orjson
@@ -14,6 +15,9 @@ from gateway.errors import InvalidRequest
 from gateway.routing.policy import NO_HINTS, Hints
 
 IMAGE_TOKENS = 85  # a low-detail image, OpenAI's published floor
+# JSON parsing accepts 1024 levels, re-encoding for the vendor only 254: refuse at the edge,
+# with room to spare for deep tool schemas.
+MAX_DEPTH = 128
 
 
 def load_object(raw: bytes) -> dict[str, Any]:
@@ -23,7 +27,22 @@ def load_object(raw: bytes) -> dict[str, Any]:
         raise InvalidRequest(f"The request body is not valid JSON: {exc}") from None
     if not isinstance(body, dict):
         raise InvalidRequest("The request body must be a JSON object.")
+    if _deeper_than(body, MAX_DEPTH):
+        raise InvalidRequest(f"The request body is nested deeper than {MAX_DEPTH} levels.")
     return body
+
+
+def _deeper_than(value: object, limit: int) -> bool:
+    """Iterative (a deep body must not exhaust our stack); visits containers only."""
+    stack: list[tuple[object, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = item.values() if isinstance(item, dict) else item
+        assert isinstance(children, Iterable)
+        stack.extend((c, depth + 1) for c in children if isinstance(c, dict | list))
+    return False
 
 
 def model_of(body: dict[str, Any]) -> str:

@@ -1,0 +1,103 @@
+"""The HTTP edge before any request reaches the app: bounds uvicorn's httptools protocol lacks.
+
+Without them one connection sending a 96 MB header stalled every other request for seconds
+(before auth could say anything), and a client trickling its headers held a connection forever.
+Each refusal is answered in OpenAI's error shape and closes the connection:
+
+- header section over MAX_HEADER_BYTES, or more than MAX_HEADERS header lines: 431;
+- header section not complete HEADER_TIMEOUT_S after its first byte: 408;
+- bytes that are not HTTP: 400 (uvicorn's plain-text answer, reshaped).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import orjson
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+
+from gateway.errors import error_object
+
+MAX_HEADER_BYTES = 64 * 1024
+MAX_HEADERS = 128
+HEADER_TIMEOUT_S = 10.0
+
+
+class GuardedHttpTools(HttpToolsProtocol):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._in_head = False  # between a message's first byte and its complete headers
+        self._head_bytes = 0
+        self._header_count = 0
+        self._head_timer: asyncio.TimerHandle | None = None
+        self._refused = False
+
+    def data_received(self, data: bytes) -> None:
+        if self._refused:
+            return
+        super().data_received(data)
+        if self._in_head and not self._refused:
+            # Still no end of headers: all of this chunk was header bytes. (Headers that come
+            # whole in one chunk, the usual case, never start the timer.)
+            self._head_bytes += len(data)
+            if self._head_bytes > MAX_HEADER_BYTES:
+                self._refuse(431, "The request's headers are too large.", "headers_too_large")
+            elif self._head_timer is None:
+                self._head_timer = self.loop.call_later(HEADER_TIMEOUT_S, self._head_timeout)
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._in_head, self._head_bytes, self._header_count = True, 0, 0
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._header_count += 1
+        if self._header_count <= MAX_HEADERS:
+            super().on_header(name, value)
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        self._cancel_timer()
+        if self._header_count > MAX_HEADERS:
+            self._refuse(431, "The request has too many headers.", "too_many_headers")
+            return
+        super().on_headers_complete()
+
+    def on_body(self, body: bytes) -> None:
+        if not self._refused:
+            super().on_body(body)
+
+    def on_message_complete(self) -> None:
+        if not self._refused:
+            super().on_message_complete()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_timer()
+        super().connection_lost(exc)
+
+    def send_400_response(self, msg: str) -> None:
+        self._refuse(400, msg, "invalid_http")
+
+    def _head_timeout(self) -> None:
+        self._head_timer = None
+        if self._in_head and not self._refused:
+            self._refuse(408, "The request's headers did not arrive in time.", "request_timeout")
+
+    def _cancel_timer(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _refuse(self, status: int, message: str, code: str) -> None:
+        self._refused = True
+        self._cancel_timer()
+        body = orjson.dumps(error_object(message, "invalid_request_error", code))
+        head = [
+            STATUS_LINE[status],
+            b"content-type: application/json\r\n",
+            b"content-length: %d\r\n" % len(body),
+            b"connection: close\r\n\r\n",
+        ]
+        if not self.transport.is_closing():
+            self.transport.write(b"".join(head) + body)
+            self.transport.close()
