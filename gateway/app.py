@@ -14,7 +14,8 @@ from starlette.routing import Route
 
 from gateway.api import admin, errors, explain, health, openai_routes
 from gateway.api.body_limit import BodyLimit
-from gateway.api.chat_endpoint import ChatEndpoint
+from gateway.api.chat_request import parse_chat
+from gateway.api.endpoint import Endpoint
 from gateway.api.request_context import RequestContext
 from gateway.api.state import AppState
 from gateway.config.loader import load_config
@@ -117,7 +118,7 @@ def create_app(
     )
     errors.install(app)
     # The hot path as a raw ASGI app (no Request/Response objects, no dependency solving).
-    app.router.routes.append(Route("/v1/chat/completions", ChatEndpoint(), methods=["POST"]))
+    app.router.routes.append(Route("/v1/chat/completions", Endpoint(parse_chat), methods=["POST"]))
     app.include_router(openai_routes.router)
     app.include_router(health.router)
     app.include_router(admin.router)

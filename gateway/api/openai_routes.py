@@ -1,4 +1,4 @@
-"""OpenAI-compatible routes besides chat (see chat_endpoint.py)."""
+"""OpenAI-compatible routes besides the routed ones (see endpoint.py)."""
 
 from __future__ import annotations
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -64,6 +65,27 @@ class Replica(_Strict):
 
     url: HttpUrl  # e.g. http://10.0.0.11:8000/v1
     metrics_url: HttpUrl | None = None  # default: the server root, http://10.0.0.11:8000/metrics
+
+
+def http_base_url(value: str) -> str:
+    """A vendor's base URL, checked whole: scheme, host, port, and nothing that would change
+    where requests go or leak a secret (credentials, query, fragment, control characters)."""
+    if any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
+        raise ValueError("must not contain spaces or control characters")
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https"):
+        raise ValueError("must be an http:// or https:// URL")
+    if not parts.hostname:
+        raise ValueError("must name a host")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError("must not carry credentials (use api_key_env)")
+    if parts.query or parts.fragment:
+        raise ValueError("must not have a query or a fragment")
+    try:
+        parts.port  # noqa: B018 (raises on a bad port)
+    except ValueError:
+        raise ValueError("has an invalid port") from None
+    return value.rstrip("/")
 
 
 def _replica(value: object) -> object:
@@ -149,9 +171,7 @@ class ProviderSpec(_Strict):
     @field_validator("base_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith(("http://", "https://")):
-            raise ValueError("must be an http:// or https:// URL")
-        return value.rstrip("/") if value else value
+        return None if value is None else http_base_url(value)
 
     @field_validator("api_key_env")
     @classmethod

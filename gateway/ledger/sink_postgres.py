@@ -124,15 +124,17 @@ class PostgresSink:
 
 
 def _values(r: SpendRecord) -> tuple[object, ...]:
-    """One COPY record in _COLUMNS order (the hot loop of a batch: no dict in between)."""
+    """One COPY record in _COLUMNS order (the hot loop of a batch: no dict in between). Text
+    that came from a client may hold NUL, which Postgres text and jsonb refuse: it is replaced,
+    so one odd model name cannot send a whole batch to the rejected spool."""
     return (
         utc(r.created_at),
-        r.request_id,
-        r.team,
+        _text(r.request_id),
+        _text(r.team),
         r.key_id,
         r.endpoint,
-        r.requested_model,
-        r.policy,
+        _text(r.requested_model),
+        _text(r.policy),
         r.provider,
         r.deployment,
         r.upstream_model,
@@ -148,5 +150,9 @@ def _values(r: SpendRecord) -> tuple[object, ...]:
         r.cost_usd,
         r.ttft_ms,
         r.latency_ms,
-        orjson.dumps(r.tags).decode(),
+        orjson.dumps(r.tags).decode().replace("\\u0000", "\\ufffd"),
     )
+
+
+def _text(value: str | None) -> str | None:
+    return value.replace("\x00", "\ufffd") if value and "\x00" in value else value

@@ -6,12 +6,12 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from gateway.core.usage import ESTIMATED, Usage
 from gateway.ledger.pricing import cost_usd
 from gateway.ledger.record import SpendRecord
 
 if TYPE_CHECKING:
     from gateway.config.runtime import Route
-    from gateway.core.usage import Usage
     from gateway.errors import GatewayError
     from gateway.routing.request import GatewayRequest, Served
 
@@ -38,6 +38,8 @@ def success_record(
     dep = served.deployment
     cost = cost_usd(dep, usage)
     tags = {"hedged_with": served.hedged_with} if served.hedged_with else {}
+    if usage.note:  # the vendor's figures were clamped, or missing and estimated by us
+        tags["usage"] = usage.note
     if dep.pool is not None:  # what the GPUs cost, for docs/sql/pool_cost_per_team_per_day.sql
         tags["pool_gpu_usd_per_hour"] = str(dep.pool.usd_per_hour)
         tags["pool_billing"] = dep.pool.billing
@@ -73,4 +75,26 @@ def failure_record(req: GatewayRequest, route: Route | None, exc: GatewayError) 
         policy=route.name if route else None,
         error_type=exc.type,
         cost_usd=None,
+    )
+
+
+def cancelled_record(req: GatewayRequest, route: Route | None) -> SpendRecord:
+    """The client left before any answer: nothing was delivered, nothing is billed."""
+    return _record(
+        req,
+        status_code=499,  # nginx's "client closed request": no answer was sent
+        attempts=0,
+        policy=route.name if route else None,
+        error_type="client_cancelled",
+        cost_usd=None,
+    )
+
+
+def estimated_usage(req: GatewayRequest, reply_bytes: int) -> Usage:
+    """A reply without usable usage: our prompt estimate, and its bytes at ~4 per token (less
+    the JSON envelope), so it is never billed as free."""
+    return Usage(
+        prompt_tokens=req.demand.prompt_tokens,
+        completion_tokens=max(reply_bytes - 200, 0) // 4,
+        note=ESTIMATED,
     )

@@ -18,7 +18,7 @@ from gateway.core.estimators import Outcome, OutcomeKind
 from gateway.core.usage import Usage
 from gateway.errors import UpstreamError, UpstreamStatusError, UpstreamTimeout
 from gateway.routing.failures import kind_of
-from gateway.routing.health import RejectedCredentials
+from gateway.routing.health import RejectedCredentials, says_bad_key
 from gateway.routing.run import Run
 from gateway.state.quota import Grant, header_headroom
 from gateway.state.store import Store
@@ -96,8 +96,11 @@ class Attempts:
                 raise UpstreamTimeout(f"no first token within {waited:.0f} ms") from None
         except UpstreamError as exc:
             await self.settle(dep, grant, started, kind_of(exc), usage=None)
-            if isinstance(exc, UpstreamStatusError) and exc.upstream_status in (401, 403):
+            if isinstance(exc, UpstreamStatusError) and says_bad_key(exc):
+                # Out of routing at once, then a free probe confirms or lifts it (a vendor's
+                # wording must not take a provider out on its own).
                 self._credentials.reject(dep.provider, exc.upstream_status, self._clock())
+                self._background(self._credentials.confirm(dep.provider, upstream))
             return Failure(dep, exc, time.perf_counter() - started)
         except BaseException as exc:
             # A lost hedge race says "slower than the time it had" (so a slow vendor stops being

@@ -8,6 +8,7 @@ from dataclasses import replace
 
 from gateway.config.runtime import Config
 from gateway.core.circuit import half_open
+from gateway.errors import UpstreamStatusError
 from gateway.routing.scoring import Excluded, Ranking
 from gateway.state.store import Store
 from gateway.upstream.base import Upstream
@@ -39,6 +40,13 @@ class RejectedCredentials:
     def clear(self) -> None:
         self.failures.clear()
 
+    async def confirm(self, provider: str, upstream: Upstream) -> None:
+        """Ask a free endpoint with the same key: if it is accepted after all, the refusal was
+        about the request, not the key, and the provider comes back at once."""
+        if provider in self.failures and await upstream.probe():
+            log.warning("provider %s accepts our API key on its probe: back in routing", provider)
+            del self.failures[provider]
+
     def filter(self, ranking: Ranking, now: float) -> Ranking:
         if not self.failures:
             return ranking
@@ -57,6 +65,30 @@ class RejectedCredentials:
             for s in out
         )
         return replace(ranking, ranked=kept, excluded=ranking.excluded + dropped)
+
+
+# What vendors say when the key itself is refused (OpenAI, Anthropic, Azure, Google, Cohere...).
+# A 401/403 without such words (a content refusal, a model the key may not use) says nothing
+# about the key.
+_BAD_KEY_WORDS = (
+    b"invalid_api_key",
+    b"invalid api key",
+    b"incorrect api key",
+    b"invalid x-api-key",
+    b"authentication_error",
+    b"invalid subscription key",
+    b"api key not valid",
+    b"invalid authentication",
+    b"missing api key",
+    b"no api key",
+)
+
+
+def says_bad_key(exc: UpstreamStatusError) -> bool:
+    if exc.upstream_status not in (401, 403):
+        return False
+    body = exc.upstream_body.lower()
+    return any(word in body for word in _BAD_KEY_WORDS)
 
 
 async def probe_open_circuits(

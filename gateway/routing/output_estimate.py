@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections import deque
 
+from gateway.config.runtime import Route
+
 WINDOW = 128  # recent completions remembered per route
 REFRESH = 16  # recompute the percentile every this many samples (amortised, off the hot path)
 MIN_SAMPLES = 8
@@ -32,3 +34,11 @@ class OutputEstimate:
             self._cached[route] = max(ordered[index], 1)
             pending = 0
         self._pending[route] = pending
+
+
+DEFAULT_CONTEXT_WINDOW = 200_000  # a deployment that declares none
+
+
+def output_cap(route: Route) -> int:
+    """The most output any target of the route can produce: its largest context window."""
+    return max((d.context_window or DEFAULT_CONTEXT_WINDOW for d in route.targets), default=0)

@@ -66,14 +66,24 @@ def _within(config: Config, route: Route, policy: str) -> Route:
 
 
 def narrow(route: Route, hints: Hints) -> Route:
+    """The route cut down by the request's hints; a 400 naming the hint when they leave nothing
+    (the request asked for the impossible: no deployment is at fault)."""
     kept: list[Deployment] = []
     dropped: list[tuple[Deployment, str]] = []
+    params: list[str] = []
     for dep in route.targets:
-        why = _hint_violation(dep, hints)
+        param, why = _hint_violation(dep, hints)
         if why:
             dropped.append((dep, why))
+            params.append(param)
         else:
             kept.append(dep)
+    if route.targets and not kept:
+        detail = "; ".join(f"{d.id}: {why}" for d, why in dropped)
+        raise InvalidRequest(
+            f"The request's gateway hints exclude every target of '{route.name}' ({detail}).",
+            param=params[0],
+        )
     strategy = route.strategy
     if hints.sort is not None and strategy not in (Strategy.ORDERED, Strategy.WEIGHTED):
         strategy = hints.sort
@@ -89,16 +99,18 @@ def narrow(route: Route, hints: Hints) -> Route:
     )
 
 
-def _hint_violation(dep: Deployment, hints: Hints) -> str:
+def _hint_violation(dep: Deployment, hints: Hints) -> tuple[str, str]:
+    """(the hint's param, why it rules `dep` out), or ("", "")."""
     if hints.only and dep.provider not in hints.only and dep.id not in hints.only:
-        return "not in the request's gateway.only"
+        return "gateway.only", "not in the request's gateway.only"
     if dep.provider in hints.ignore or dep.id in hints.ignore:
-        return "in the request's gateway.ignore"
+        return "gateway.ignore", "in the request's gateway.ignore"
     if hints.max_price is not None and (
         dep.output_per_mtok is None or dep.output_per_mtok > hints.max_price
     ):
-        return f"output price above the request's gateway.max_price {hints.max_price:g}"
-    return ""
+        why = f"output price above the request's gateway.max_price {hints.max_price:g}"
+        return "gateway.max_price", why
+    return "", ""
 
 
 def _not_found(config: Config, model: str) -> str:

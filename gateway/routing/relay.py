@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import replace
 
 import anyio
@@ -13,7 +13,7 @@ import anyio
 from gateway.config.runtime import Route
 from gateway.core.estimators import OutcomeKind
 from gateway.core.prompt import prompt_of
-from gateway.core.usage import Usage
+from gateway.core.usage import ESTIMATED, Usage
 from gateway.ledger.pricing import cost_usd
 from gateway.ledger.record import SpendRecord
 from gateway.routing.accounting import success_record
@@ -42,7 +42,7 @@ class Relay:
         outputs: OutputEstimate,
         *,
         submit: Callable[[SpendRecord], None],
-        reserve_tokens: Callable[[GatewayRequest, Route], int],
+        reserve_tokens: Callable[[GatewayRequest, Route], Awaitable[int]],
         upstreams: Callable[[], Mapping[str, Upstream]],
     ) -> None:
         self._attempts = attempts
@@ -94,6 +94,7 @@ class Relay:
         usage = stream.usage or Usage(
             prompt_tokens=served.request.demand.prompt_tokens,  # our count: none came
             completion_tokens=stream.completion_events,
+            note=ESTIMATED,
         )
         await self._attempts.settle(
             served.deployment,
@@ -123,7 +124,7 @@ class Relay:
         ]
         body = {**req.body, "messages": messages}
         follow = replace(req, body=body, prompt=prompt_of(req.operation, body), continuation=True)
-        tokens = self._reserve_tokens(follow, served.route)
+        tokens = await self._reserve_tokens(follow, served.route)
         second_run = Run(follow, served.route, served.ranking, self._upstreams(), tokens)
         for scored in served.ranking.ranked:
             dep = scored.deployment

@@ -11,14 +11,18 @@ from typing import Any
 
 from gateway.config.runtime import Config, Route
 from gateway.core.estimators import Stats, to_stats
-from gateway.core.usage import Usage
 from gateway.errors import GatewayError
 from gateway.ledger.record import Ledger, SpendRecord
-from gateway.routing.accounting import failure_record, success_record
+from gateway.routing.accounting import (
+    cancelled_record,
+    estimated_usage,
+    failure_record,
+    success_record,
+)
 from gateway.routing.attempt import Attempts
 from gateway.routing.health import RejectedCredentials, probe_open_circuits
 from gateway.routing.loop import walk
-from gateway.routing.output_estimate import OutputEstimate
+from gateway.routing.output_estimate import OutputEstimate, output_cap
 from gateway.routing.policy import resolve
 from gateway.routing.relay import Relay
 from gateway.routing.request import GatewayRequest, Served
@@ -109,13 +113,17 @@ class Router:
         try:
             route = self.resolve(req)
             ranking = self.rank(req, route)
-            run = Run(req, route, ranking, self._upstreams, self.reserve_tokens(req, route))
+            tokens = await self.reserve_tokens(req, route)
+            run = Run(req, route, ranking, self._upstreams, tokens)
             served = await walk(self._attempts, self._store, run, sleep=self._sleep)
         except GatewayError as exc:
             self._submit(failure_record(req, route, exc))
             raise
+        except asyncio.CancelledError:  # the client left before an answer: its row says so
+            self._submit(cancelled_record(req, route))
+            raise
         if served.reply is not None:
-            usage = served.reply.usage or Usage()
+            usage = served.reply.usage or estimated_usage(req, len(served.reply.body))
             self._outputs.observe(route.name, usage.completion_tokens)
             self._submit(success_record(served, usage))
         return served
@@ -124,16 +132,17 @@ class Router:
         """The client's stream: relayed, resumed if it breaks and the route allows, billed."""
         return self._relay.relay(served)
 
-    def reserve_tokens(self, req: GatewayRequest, route: Route) -> int:
+    async def reserve_tokens(self, req: GatewayRequest, route: Route) -> int:
         """What a reservation holds: the prompt (tokenized where a TPM limit makes precision
-        matter, else estimated) plus the expected output."""
+        matter, else estimated) plus the expected output, which no model can make longer than
+        its context window (a `max_tokens` of 2^62 must not reserve a whole TPM window)."""
         prompt = req.demand.prompt_tokens
         if self._tokens is not None and any(lim.tpm for d in route.targets for lim in d.limits):
-            prompt = self._tokens.count(req.prompt) or prompt
+            prompt = await self._tokens.count_off_loop(req.prompt) or prompt
         output = req.demand.output_tokens or (
             self._outputs.expected(route.name) if req.operation.generates else 0
         )
-        return prompt + output
+        return prompt + min(output, output_cap(route))
 
     async def health_loop(self, interval_s: float = HEALTH_PROBE_S) -> None:
         """As circuits end their cool-down, probe them on a free endpoint (health.py)."""

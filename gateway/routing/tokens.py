@@ -6,6 +6,7 @@ candidate has a TPM limit, where an estimate off by a third would over- or under
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import logging
 import os
@@ -20,6 +21,10 @@ MESSAGE_OVERHEAD = 4  # OpenAI's per-message framing tokens
 
 class _Encoding(Protocol):
     def encode_ordinary(self, text: str) -> list[int]: ...
+
+
+INLINE_CHARS = 16_000  # ~1 ms of tokenizing: cheaper on the loop than a thread hop
+THREAD_CHARS = 2_000_000  # past this, tokenizing takes seconds: the estimate will do
 
 
 class TokenCounter:
@@ -45,6 +50,16 @@ class TokenCounter:
         except Exception as exc:  # any failure here only means: estimate instead
             log.warning("no tokenizer available (%s): prompt tokens are estimated as chars/4", exc)
         return self._encoding is not None
+
+    async def count_off_loop(self, prompt: Prompt) -> int | None:
+        """count(), in a thread when the prompt is large (a 10 MB prompt must not stall every
+        other request); None past THREAD_CHARS, where chars/4 is the answer."""
+        chars = prompt.chars
+        if self._encoding is None or chars > THREAD_CHARS:
+            return None
+        if chars > INLINE_CHARS:
+            return await asyncio.to_thread(self.count, prompt)
+        return self.count(prompt)
 
     def count(self, prompt: Prompt) -> int | None:
         """Tokens of the prompt's text, or None when no tokenizer is loaded."""

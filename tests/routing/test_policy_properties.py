@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway.config.policies import Slo, Strategy
 from gateway.config.runtime import Deployment, Route
 from gateway.core.estimators import Stats
+from gateway.errors import InvalidRequest
 from gateway.routing.policy import Hints, narrow
 from gateway.routing.scoring import Demand, Draws, exclusion, rank, weighted_order
 from tests.factories import deployment as make
@@ -63,6 +65,20 @@ draws = st.builds(
 @given(deployments, hints)
 def test_hints_never_widen(deps: list[Deployment], h: Hints) -> None:
     route = Route(name="r", targets=tuple(deps))
+    ruled_out = [
+        (h.only and d.provider not in h.only)
+        or d.provider in h.ignore
+        or (
+            h.max_price is not None
+            and (d.output_per_mtok is None or d.output_per_mtok > h.max_price)
+        )
+        for d in deps
+    ]
+    if all(ruled_out):  # hints that leave nothing: a 400 naming one, not an empty route
+        with pytest.raises(InvalidRequest) as caught:
+            narrow(route, h)
+        assert caught.value.param in ("gateway.only", "gateway.ignore", "gateway.max_price")
+        return
     narrowed = narrow(route, h)
     assert {d.id for d in narrowed.targets} <= {d.id for d in deps}
     assert {d.id for d in narrowed.targets} | {d.id for d, _ in narrowed.excluded} == {

@@ -1,40 +1,55 @@
-"""POST /v1/chat/completions as a raw ASGI app: the hot path, without Request/Response objects.
+"""The routed endpoints (chat completions, and each dialect to come) as raw ASGI apps: the hot
+path, without Request/Response objects.
 
 Profiling put Starlette's request and response wrappers at a tenth of the gateway's CPU; here
 the handler reads the few headers it needs, the body, and writes the reply itself. Errors are
-raised as GatewayError and rendered by the app's one error handler, like everywhere else.
+raised as GatewayError and rendered by the app's one error handler, like everywhere else. A
+dialect is its parser (body bytes in, GatewayRequest out); the rest is shared.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
+from typing import Protocol
 
 import anyio
 from starlette.types import Message, Receive, Scope, Send
 
 from gateway.api.auth import authenticate
-from gateway.api.chat_request import parse_chat
 from gateway.api.request_context import ID_KEY, T0_KEY
 from gateway.api.state import AppState
+from gateway.core.caller import Caller
 from gateway.routing.explain import summary
-from gateway.routing.request import Served
+from gateway.routing.request import GatewayRequest, Served
 
 _WANTED = frozenset({b"x-gateway-policy", b"x-gateway-explain"})
 
 
-class ChatEndpoint:
+class Parser(Protocol):
+    def __call__(
+        self, raw: bytes, *, request_id: str, received: float, caller: Caller, policy: str | None
+    ) -> GatewayRequest: ...
+
+
+class Endpoint:
+    def __init__(self, parse: Parser) -> None:
+        self._parse = parse
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         state, caller = authenticate(scope)
         headers = {k.decode(): v.decode("latin-1") for k, v in scope["headers"] if k in _WANTED}
         t0: float = scope[T0_KEY]
-        chat = parse_chat(
+        req = self._parse(
             await _body(receive),
             request_id=scope[ID_KEY],
             received=t0,
             caller=caller,
             policy=headers.get("x-gateway-policy"),
         )
-        served = await state.router.handle(chat)
+        served = await _unless_client_leaves(state, req, receive)
+        if served is None:
+            return  # the client left before any answer: nothing to send, its row says so
         out = _headers(served, t0)
         if headers.get("x-gateway-explain") == "1":
             out.append((b"x-gateway-explain", summary(served.ranking).encode("latin-1", "replace")))
@@ -51,6 +66,35 @@ class ChatEndpoint:
             (b"x-accel-buffering", b"no"),
         ]
         await _stream(served, state, out, receive, send)
+
+
+async def _unless_client_leaves(
+    state: AppState, req: GatewayRequest, receive: Receive
+) -> Served | None:
+    """Route the request; a client that disconnects meanwhile cancels it (so the upstream
+    request is closed and the vendor stops generating) and gets None. One watcher task that
+    cancels this one, rather than racing two tasks: the hot path pays one task, not three."""
+    me = asyncio.current_task()
+    assert me is not None
+    gone = False
+
+    async def watch() -> None:
+        nonlocal gone
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        gone = True
+        me.cancel()
+
+    watcher = asyncio.get_running_loop().create_task(watch())
+    try:
+        return await state.router.handle(req)
+    except asyncio.CancelledError:
+        if not gone:
+            raise  # the server is stopping: not ours to swallow
+        me.uncancel()
+        return None
+    finally:
+        watcher.cancel()
 
 
 async def _stream(
