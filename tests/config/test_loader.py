@@ -136,3 +136,22 @@ def test_unknown_policy_target_names_its_line(tmp_path: Path) -> None:
 def test_missing_providers_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="file not found"):
         load_config(tmp_path / "absent.yaml", tmp_path, {})
+
+
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        ("http://user:pass@vendor.test/v1", "credentials"),
+        ("http://vendor.test/v1?key=abc", "query"),
+        ("http://vendor.test:99999/v1", "port"),
+        ("https:///v1", "host"),
+        ("http://vendor.test/v 1", "spaces"),
+        ("httpx://vendor.test/v1", "http:// or https://"),
+    ],
+)
+def test_a_base_url_is_checked_whole_not_by_its_prefix(url: str, why: str) -> None:
+    from gateway.config.providers import http_base_url
+
+    with pytest.raises(ValueError, match=why):
+        http_base_url(url)
+    assert http_base_url("https://api.vendor.test:8443/v1/") == "https://api.vendor.test:8443/v1"
