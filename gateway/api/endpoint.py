@@ -24,6 +24,7 @@ from gateway.routing.explain import summary
 from gateway.routing.request import GatewayRequest, Served
 
 _WANTED = frozenset({b"x-gateway-policy", b"x-gateway-explain"})
+ARM_AFTER_S = 0.1  # a request still running after this watches for its client leaving
 
 
 class Parser(Protocol):
@@ -72,29 +73,50 @@ async def _unless_client_leaves(
     state: AppState, req: GatewayRequest, receive: Receive
 ) -> Served | None:
     """Route the request; a client that disconnects meanwhile cancels it (so the upstream
-    request is closed and the vendor stops generating) and gets None. One watcher task that
-    cancels this one, rather than racing two tasks: the hot path pays one task, not three."""
-    me = asyncio.current_task()
-    assert me is not None
-    gone = False
-
-    async def watch() -> None:
-        nonlocal gone
-        while (await receive())["type"] != "http.disconnect":
-            pass
-        gone = True
-        me.cancel()
-
-    watcher = asyncio.get_running_loop().create_task(watch())
+    request is closed and the vendor stops generating) and gets None."""
+    watch = _ClientWatch(receive)
     try:
         return await state.router.handle(req)
     except asyncio.CancelledError:
-        if not gone:
+        if not watch.gone:
             raise  # the server is stopping: not ours to swallow
-        me.uncancel()
+        watch.task.uncancel()
         return None
     finally:
-        watcher.cancel()
+        watch.close()
+
+
+class _ClientWatch:
+    """Cancels the request's task when its client disconnects. Armed only for a request still
+    running after ARM_AFTER_S: a fast one (most) pays for a timer, never for a watcher task."""
+
+    __slots__ = ("_receive", "_timer", "_watcher", "gone", "task")
+
+    def __init__(self, receive: Receive) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self.task = task
+        self.gone = False
+        self._receive = receive
+        self._watcher: asyncio.Task[None] | None = None
+        loop = asyncio.get_running_loop()
+        self._timer: asyncio.TimerHandle | None = loop.call_later(ARM_AFTER_S, self._arm)
+
+    def _arm(self) -> None:
+        self._timer = None
+        self._watcher = asyncio.get_running_loop().create_task(self._watch())
+
+    async def _watch(self) -> None:
+        while (await self._receive())["type"] != "http.disconnect":
+            pass
+        self.gone = True
+        self.task.cancel()
+
+    def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        if self._watcher is not None:
+            self._watcher.cancel()
 
 
 async def _stream(
