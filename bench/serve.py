@@ -19,7 +19,7 @@ import logging
 import os
 import signal
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import uvloop
 
@@ -122,12 +122,17 @@ def main() -> None:
     app = _app(args)
     if args.profile:
         _profile_on_signals(args.profile)
+    http: Any = args.http
+    if args.kind == "gateway" and http == "httptools":
+        from gateway.api.http_guard import GuardedHttpTools
+
+        http = GuardedHttpTools  # as `gateway serve` runs it: httptools with the edge bounds
     uvicorn.run(
         app,
         host=HOST,
         port=args.port,
         loop="uvloop",
-        http=args.http,
+        http=http,
         access_log=False,
         log_level="warning",
     )

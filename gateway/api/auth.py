@@ -26,7 +26,7 @@ def app_state(scope: Scope) -> AppState:
 def authenticate(scope: Scope, *, x_api_key: bool = False) -> tuple[AppState, Caller]:
     """The app's state and the caller; AuthenticationError (401) for a missing or wrong key.
     `x_api_key`: the route also accepts the key in `x-api-key` (the Anthropic SDK's header)."""
-    state = app_state(scope)
+    state: AppState = scope["app"].state.gateway
     headers = {k: v for k, v in scope["headers"] if k in _HEADERS}
     team_header = headers.get(b"x-gateway-team")
     team = team_header.decode("latin-1") if team_header else None

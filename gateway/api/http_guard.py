@@ -25,11 +25,13 @@ HEADER_TIMEOUT_S = 10.0
 
 
 class GuardedHttpTools(HttpToolsProtocol):
+    """Three overrides per request (data_received, on_message_begin, on_headers_complete):
+    the bounds cost a few attribute checks on the hot path, nothing per header."""
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._in_head = False  # between a message's first byte and its complete headers
         self._head_bytes = 0
-        self._header_count = 0
         self._head_timer: asyncio.TimerHandle | None = None
         self._refused = False
 
@@ -48,49 +50,37 @@ class GuardedHttpTools(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        self._in_head, self._head_bytes, self._header_count = True, 0, 0
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self._header_count += 1
-        if self._header_count <= MAX_HEADERS:
-            super().on_header(name, value)
+        self._in_head, self._head_bytes = True, 0
 
     def on_headers_complete(self) -> None:
         self._in_head = False
-        self._cancel_timer()
-        if self._header_count > MAX_HEADERS:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+        if len(self.headers) > MAX_HEADERS:
             self._refuse(431, "The request has too many headers.", "too_many_headers")
-            return
+            raise _Refused  # stops the parser: nothing of this request reaches the app
         super().on_headers_complete()
 
-    def on_body(self, body: bytes) -> None:
-        if not self._refused:
-            super().on_body(body)
-
-    def on_message_complete(self) -> None:
-        if not self._refused:
-            super().on_message_complete()
-
     def connection_lost(self, exc: Exception | None) -> None:
-        self._cancel_timer()
+        if self._head_timer is not None:
+            self._head_timer.cancel()
         super().connection_lost(exc)
 
     def send_400_response(self, msg: str) -> None:
-        self._refuse(400, msg, "invalid_http")
+        if not self._refused:  # (after our own refusal the parser reports that as an error)
+            self._refuse(400, msg, "invalid_http")
 
     def _head_timeout(self) -> None:
         self._head_timer = None
         if self._in_head and not self._refused:
             self._refuse(408, "The request's headers did not arrive in time.", "request_timeout")
 
-    def _cancel_timer(self) -> None:
+    def _refuse(self, status: int, message: str, code: str) -> None:
+        self._refused = True
         if self._head_timer is not None:
             self._head_timer.cancel()
             self._head_timer = None
-
-    def _refuse(self, status: int, message: str, code: str) -> None:
-        self._refused = True
-        self._cancel_timer()
         body = orjson.dumps(error_object(message, "invalid_request_error", code))
         head = [
             STATUS_LINE[status],
@@ -101,3 +91,7 @@ class GuardedHttpTools(HttpToolsProtocol):
         if not self.transport.is_closing():
             self.transport.write(b"".join(head) + body)
             self.transport.close()
+
+
+class _Refused(Exception):
+    """Raised from a parser callback to stop parsing a refused request."""

@@ -90,7 +90,11 @@ class _Walk:
                 roles = ", ".join(sorted(CHAT_ROLES))
                 self.bad(f"'messages[{i}].role' must be one of {roles}.", f"messages[{i}].role")
             self.out.messages += 1
-            self.content(msg.get("content"), f"messages[{i}].content", nullable=True)
+            content = msg.get("content")
+            if type(content) is str:  # the usual case, without the call
+                self.out.texts.append(content)
+            else:
+                self.content(content, f"messages[{i}].content", nullable=True)
         return None
 
     def messages(self, body: Mapping[str, Any]) -> None:

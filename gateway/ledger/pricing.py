@@ -41,8 +41,17 @@ def prices_for(dep: Deployment) -> Prices | None:
 
 def cost_usd(dep: Deployment, usage: Usage) -> Decimal | None:
     """Every kind of token at its own price; None if unpriced."""
-    prices = prices_for(dep)
+    hit = _PRICES.get(id(dep))
+    if hit is None or hit[0] is not dep:  # (an id can be reused once its object is gone)
+        if len(_PRICES) > 10_000:  # reloads make new deployments: forget the old ones
+            _PRICES.clear()
+        hit = _PRICES[id(dep)] = (dep, prices_for(dep))
+    prices = hit[1]
     return None if prices is None else priced(prices, usage)
+
+
+# Prices per deployment object, built once: every request is priced, the config rarely changes.
+_PRICES: dict[int, tuple[Deployment, Prices | None]] = {}
 
 
 def priced(prices: Prices, usage: Usage) -> Decimal:

@@ -107,11 +107,15 @@ def parse_usage(raw: object) -> Usage | None:
         _get(raw.get(f"{prefix[0]}_tokens_details"), "cached_tokens"),
         _get(raw.get(f"{prefix[1]}_tokens_details"), "reasoning_tokens"),
     ]
-    counts = [0 if v is None else token_count(v) for v in values]  # null: not reported
+    # null: not reported; a plain count in range (the usual case) skips the checks
+    counts = [
+        v if type(v) is int and 0 <= v < MAX_TOKENS else 0 if v is None else token_count(v)
+        for v in values
+    ]
     prompt, completion, cached, reasoning = counts
     if prompt is None or completion is None:
         return None
-    clamped = any(c is not None and c == MAX_TOKENS for c in counts)
+    clamped = MAX_TOKENS in counts
     return Usage(
         prompt_tokens=prompt,
         completion_tokens=completion,

@@ -5,7 +5,8 @@ database refuses no row (issue 12).
 One gateway (Postgres ledger, a one-slot deployment) and one echo vendor run on a loop in a
 background thread; hypothesis drives requests at it from the test's thread. The vendor reports
 as usage whatever the request carried in `metadata.usage`, so random usage values reach the
-gateway the way a broken vendor would send them.
+gateway the way a broken vendor would send them. The TPM limit is above what 150 requests can
+use once counts are clamped (10 million each), and below what unclamped counts would take.
 """
 
 from __future__ import annotations
@@ -153,7 +154,7 @@ def live(tmp_path: Path) -> Iterator[Live]:
         (tmp_path / "policies").mkdir()
         (tmp_path / "providers.yaml").write_text(
             f"providers:\n  v:\n    base_url: http://127.0.0.1:{port}/v1\n"
-            "    limits: {max_concurrency: 1, tpm: 1000000}\n"
+            "    limits: {max_concurrency: 1, tpm: 10000000000}\n"
             "    models:\n      m: {price: {input_per_mtok: 1.0, output_per_mtok: 2.0}}\n"
         )
         try:
