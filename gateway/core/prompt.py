@@ -80,38 +80,33 @@ class _Walk:
         return self.out
 
     def chat(self, messages: object) -> None:
-        if not isinstance(messages, list) or not messages:
-            return self.bad("'messages' must be a non-empty array.", "messages")
-        for i, msg in enumerate(messages):
-            if not isinstance(msg, dict):
-                self.bad(f"'messages[{i}]' must be an object.", f"messages[{i}]")
-                continue
-            if msg.get("role") not in CHAT_ROLES:
-                roles = ", ".join(sorted(CHAT_ROLES))
-                self.bad(f"'messages[{i}].role' must be one of {roles}.", f"messages[{i}].role")
-            self.out.messages += 1
-            content = msg.get("content")
-            if type(content) is str:  # the usual case, without the call
-                self.out.texts.append(content)
-            else:
-                self.content(content, f"messages[{i}].content", nullable=True)
-        return None
+        roles = "one of " + ", ".join(sorted(CHAT_ROLES))
+        self.turns(messages, CHAT_ROLES, roles, nullable=True)
 
     def messages(self, body: Mapping[str, Any]) -> None:
         system = body.get("system")
         if system is not None:
             self.content(system, "system", nullable=False)
-        messages = body.get("messages")
+        self.turns(body.get("messages"), MESSAGES_ROLES, "user or assistant", nullable=False)
+
+    def turns(
+        self, messages: object, roles: frozenset[str], roles_text: str, *, nullable: bool
+    ) -> None:
+        """A conversation: a non-empty array of {role, content}."""
         if not isinstance(messages, list) or not messages:
             return self.bad("'messages' must be a non-empty array.", "messages")
         for i, msg in enumerate(messages):
             if not isinstance(msg, dict):
                 self.bad(f"'messages[{i}]' must be an object.", f"messages[{i}]")
                 continue
-            if msg.get("role") not in MESSAGES_ROLES:
-                self.bad(f"'messages[{i}].role' must be user or assistant.", f"messages[{i}].role")
+            if msg.get("role") not in roles:
+                self.bad(f"'messages[{i}].role' must be {roles_text}.", f"messages[{i}].role")
             self.out.messages += 1
-            self.content(msg.get("content"), f"messages[{i}].content", nullable=False)
+            content = msg.get("content")
+            if type(content) is str:  # the usual case, without the call
+                self.out.texts.append(content)
+            else:
+                self.content(content, f"messages[{i}].content", nullable=nullable)
         return None
 
     def responses(self, body: Mapping[str, Any]) -> None:
