@@ -15,6 +15,8 @@ from starlette.routing import Route
 from gateway.api import admin, errors, explain, health, openai_routes
 from gateway.api.body_limit import BodyLimit
 from gateway.api.chat_request import parse_chat
+from gateway.api.completions_request import parse_completions
+from gateway.api.embeddings_request import parse_embeddings
 from gateway.api.endpoint import Endpoint
 from gateway.api.request_context import RequestContext
 from gateway.api.state import AppState
@@ -118,7 +120,13 @@ def create_app(
     )
     errors.install(app)
     # The hot path as a raw ASGI app (no Request/Response objects, no dependency solving).
-    app.router.routes.append(Route("/v1/chat/completions", Endpoint(parse_chat), methods=["POST"]))
+    # The routed endpoints as raw ASGI apps: a dialect is its parser (one line each).
+    for path, parse in (
+        ("/v1/chat/completions", parse_chat),
+        ("/v1/embeddings", parse_embeddings),
+        ("/v1/completions", parse_completions),
+    ):
+        app.router.routes.append(Route(path, Endpoint(parse), methods=["POST"]))
     app.include_router(openai_routes.router)
     app.include_router(health.router)
     app.include_router(admin.router)

@@ -8,7 +8,7 @@ from typing import Any
 
 from gateway.config.runtime import Deployment, Pool
 from gateway.settings import Settings
-from gateway.upstream.openai_compat import make_transport
+from gateway.upstream.http_client import make_transport
 from gateway.upstream.pool import PoolUpstream
 
 _BASE = Deployment(

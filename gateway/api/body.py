@@ -3,7 +3,8 @@ and the prompt (its shape checked as the API does, each error naming its `param`
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -18,6 +19,38 @@ IMAGE_TOKENS = 85  # a low-detail image, OpenAI's published floor
 # JSON parsing accepts 1024 levels, re-encoding for the vendor only 254: refuse at the edge,
 # with room to spare for deep tool schemas.
 MAX_DEPTH = 128
+
+
+_TYPE_NAMES = {bool: "a boolean", str: "a string", list: "an array", dict: "an object"}
+
+
+@dataclass(frozen=True, slots=True)
+class Fields:
+    """A dialect's field types, checked as the vendor's API does (each error names the field)."""
+
+    ints: tuple[str, ...] = ()
+    positive: tuple[str, ...] = ()  # ints that must be at least 1
+    numbers: tuple[str, ...] = ()
+    types: Mapping[str, tuple[type, ...]] = field(default_factory=dict)
+
+    def check(self, body: Mapping[str, Any]) -> None:
+        for name in self.ints:
+            value = body.get(name)
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+                raise InvalidRequest(f"'{name}' must be an integer.", param=name)
+            if name in self.positive and value is not None and value < 1:
+                raise InvalidRequest(f"'{name}' must be at least 1.", param=name)
+        for name in self.numbers:
+            value = body.get(name)
+            if value is not None and (
+                not isinstance(value, int | float) or isinstance(value, bool)
+            ):
+                raise InvalidRequest(f"'{name}' must be a number.", param=name)
+        for name, types in self.types.items():
+            value = body.get(name)
+            if value is not None and not isinstance(value, types):
+                expected = " or ".join(_TYPE_NAMES[t] for t in types)
+                raise InvalidRequest(f"'{name}' must be {expected}.", param=name)
 
 
 def load_object(raw: bytes) -> dict[str, Any]:

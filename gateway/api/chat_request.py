@@ -4,29 +4,37 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.api.body import hints_of, load_object, model_of, prompt_checked, prompt_tokens_estimate
+from gateway.api.body import (
+    Fields,
+    hints_of,
+    load_object,
+    model_of,
+    prompt_checked,
+    prompt_tokens_estimate,
+)
 from gateway.core.caller import ANONYMOUS, Caller
 from gateway.core.operation import Operation
-from gateway.errors import InvalidRequest
 from gateway.routing.request import GatewayRequest
 from gateway.routing.scoring import Demand
 
-_INT = ("max_tokens", "max_completion_tokens", "n", "seed", "top_logprobs")
-_NUMBER = ("temperature", "top_p", "presence_penalty", "frequency_penalty")
-_TYPES: dict[str, tuple[type, ...]] = {
-    "stream": (bool,),
-    "logprobs": (bool,),
-    "parallel_tool_calls": (bool,),
-    "user": (str,),
-    "tools": (list,),
-    "tool_choice": (str, dict),
-    "response_format": (dict,),
-    "stream_options": (dict,),
-    "stop": (str, list),
-    "metadata": (dict,),
-    "logit_bias": (dict,),
-}
-_TYPE_NAMES = {bool: "a boolean", str: "a string", list: "an array", dict: "an object"}
+FIELDS = Fields(
+    ints=("max_tokens", "max_completion_tokens", "n", "seed", "top_logprobs"),
+    positive=("max_tokens", "max_completion_tokens", "n"),
+    numbers=("temperature", "top_p", "presence_penalty", "frequency_penalty"),
+    types={
+        "stream": (bool,),
+        "logprobs": (bool,),
+        "parallel_tool_calls": (bool,),
+        "user": (str,),
+        "tools": (list,),
+        "tool_choice": (str, dict),
+        "response_format": (dict,),
+        "stream_options": (dict,),
+        "stop": (str, list),
+        "metadata": (dict,),
+        "logit_bias": (dict,),
+    },
+)
 
 
 def parse_chat(
@@ -39,7 +47,7 @@ def parse_chat(
 ) -> GatewayRequest:
     body = load_object(raw)
     model = model_of(body)
-    _check_types(body)
+    FIELDS.check(body)
     prompt = prompt_checked(Operation.CHAT, body)
     hints = hints_of(body)
     out = body.get("max_completion_tokens") or body.get("max_tokens") or 0  # 0: router estimates
@@ -64,24 +72,6 @@ def parse_chat(
         hints=hints,
         policy=policy,
     )
-
-
-def _check_types(body: dict[str, Any]) -> None:
-    for name in _INT:
-        value = body.get(name)
-        if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
-            raise InvalidRequest(f"'{name}' must be an integer.", param=name)
-        if name in ("max_tokens", "max_completion_tokens", "n") and value is not None and value < 1:
-            raise InvalidRequest(f"'{name}' must be at least 1.", param=name)
-    for name in _NUMBER:
-        value = body.get(name)
-        if value is not None and (not isinstance(value, int | float) or isinstance(value, bool)):
-            raise InvalidRequest(f"'{name}' must be a number.", param=name)
-    for name, types in _TYPES.items():
-        value = body.get(name)
-        if value is not None and not isinstance(value, types):
-            expected = " or ".join(_TYPE_NAMES[t] for t in types)
-            raise InvalidRequest(f"'{name}' must be {expected}.", param=name)
 
 
 def _capabilities(body: dict[str, Any], images: int) -> frozenset[str]:

@@ -6,7 +6,15 @@ import hashlib
 from collections.abc import Mapping
 from pathlib import Path
 
-from gateway.config.providers import DnsReplicas, Limits, Price, ProvidersFile, ProviderSpec
+from gateway.config.providers import (
+    DEFAULT_OPERATIONS,
+    KIND_BASE_URL,
+    DnsReplicas,
+    Limits,
+    Price,
+    ProvidersFile,
+    ProviderSpec,
+)
 from gateway.config.routes import Compiled, check_default, compile_policy
 from gateway.config.runtime import (
     Config,
@@ -74,7 +82,7 @@ def _deployments(provider: str, spec: ProviderSpec) -> list[Deployment]:
                 model=model,
                 upstream_model=mspec.upstream or model,
                 kind=spec.kind,
-                base_url=spec.base_url or _pool_url(pool),
+                base_url=spec.base_url or KIND_BASE_URL.get(spec.kind) or _pool_url(pool),
                 api_key_env=spec.api_key_env,
                 input_per_mtok=price.input_per_mtok if price else None,
                 output_per_mtok=price.output_per_mtok if price else None,
@@ -90,6 +98,7 @@ def _deployments(provider: str, spec: ProviderSpec) -> list[Deployment]:
                 region=spec.region,
                 typical_ttft_ms=mspec.typical_ttft_ms,
                 pool=pool,
+                operations=frozenset(mspec.operations or DEFAULT_OPERATIONS[spec.kind]),
             )
         )
     return out

@@ -20,8 +20,23 @@ from pydantic import (
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 _ENV = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-SUPPORTED_KINDS = ("openai", "pool")
-PLANNED_KINDS = ("anthropic", "bedrock", "vertex", "gemini", "litellm")
+SUPPORTED_KINDS = ("openai", "pool", "anthropic")
+PLANNED_KINDS = ("azure", "bedrock", "vertex", "gemini", "cohere", "litellm")
+OPERATIONS = ("chat", "messages", "responses", "embeddings", "completions")
+# What a model's upstream serves natively when its `operations` are not listed.
+DEFAULT_OPERATIONS: dict[str, tuple[str, ...]] = {
+    "openai": ("chat", "completions"),
+    "pool": ("chat", "completions"),
+    "anthropic": ("messages",),
+}
+Operations = tuple[Literal["chat", "messages", "responses", "embeddings", "completions"], ...]
+# What each kind's adapter can call at all.
+KIND_OPERATIONS: dict[str, frozenset[str]] = {
+    "openai": frozenset({"chat", "responses", "embeddings", "completions"}),
+    "pool": frozenset({"chat", "responses", "embeddings", "completions"}),
+    "anthropic": frozenset({"messages"}),
+}
+KIND_BASE_URL = {"anthropic": "https://api.anthropic.com"}  # the vendor's root (no /v1)
 
 
 class _Strict(BaseModel):
@@ -49,6 +64,9 @@ class ModelSpec(_Strict):
     context_window: int | None = Field(default=None, ge=1)
     limits: Limits | None = None
     typical_ttft_ms: float | None = Field(default=None, gt=0)  # what the vendor publishes
+    # What its upstream serves natively (default: by kind, DEFAULT_OPERATIONS); Messages and
+    # Responses requests also reach a chat model, translated.
+    operations: Operations | None = Field(default=None, min_length=1)
 
 
 def _http(value: str) -> str:
@@ -181,6 +199,18 @@ class ProviderSpec(_Strict):
                 "must name an environment variable (secrets are given by reference, never inline)"
             )
         return value
+
+    @model_validator(mode="after")
+    def _operations_of_kind(self) -> ProviderSpec:
+        can = KIND_OPERATIONS.get(self.kind, frozenset())
+        for name, model in self.models.items():
+            extra = sorted(set(model.operations or ()) - can)
+            if extra:
+                raise ValueError(
+                    f"models.{name}.operations: kind {self.kind} cannot serve "
+                    f"{', '.join(extra)} (it serves {', '.join(sorted(can))})"
+                )
+        return self
 
     @model_validator(mode="after")
     def _needs_url(self) -> ProviderSpec:

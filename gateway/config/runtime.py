@@ -83,6 +83,7 @@ class Deployment:
     # capacity (its cost is the SLO risk when full), the amortised GPU-hour for elastic.
     pool: Pool | None = None
     cache_write_per_mtok: float | None = None  # default: the input price
+    operations: frozenset[str] = frozenset({"chat", "completions"})  # served natively
     reasoning_per_mtok: float | None = None  # default: the output price
 
 

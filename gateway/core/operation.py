@@ -29,6 +29,20 @@ class Operation(StrEnum):
         return self not in (Operation.EMBEDDINGS, Operation.COUNT_TOKENS)
 
 
+# An operation a deployment does not serve natively, served through another, translated by
+# gateway.dialects: one line per translation.
+VIA: dict[Operation, Operation] = {Operation.MESSAGES: Operation.CHAT}
+
+
+def served_as(op: Operation, native: frozenset[str]) -> Operation | None:
+    """The operation to call on a deployment that serves `native` for a request of `op`: `op`
+    itself, the one it is translated to, or None when the deployment cannot serve it."""
+    if op in native:
+        return op
+    via = VIA.get(op)
+    return via if via is not None and via in native else None
+
+
 _ENDPOINTS = {
     Operation.CHAT: "/v1/chat/completions",
     Operation.MESSAGES: "/v1/messages",

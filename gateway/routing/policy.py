@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 
 from gateway.config.policies import Strategy
 from gateway.config.runtime import Config, Deployment, Route
+from gateway.core.operation import Operation, served_as
 from gateway.errors import InvalidRequest, ModelNotFound
 
 
@@ -33,6 +34,7 @@ def resolve(
     *,
     team: str | None = None,
     policy: str | None = None,
+    operation: Operation = Operation.CHAT,
 ) -> Route:
     route = config.routes.get(model)
     if route is None:
@@ -47,7 +49,21 @@ def resolve(
         route = route.teams[team]
     if policy is not None:
         route = _within(config, route, policy)
+    if operation is not Operation.CHAT or any("chat" not in d.operations for d in route.targets):
+        route = _serving(route, operation, model)
     return narrow(route, hints) if hints != NO_HINTS else route
+
+
+def _serving(route: Route, op: Operation, model: str) -> Route:
+    """The targets that can serve the operation, natively or translated; a 400 when none can
+    (the model is the wrong one for this endpoint: no deployment is at fault)."""
+    kept = tuple(d for d in route.targets if served_as(op, d.operations) is not None)
+    if len(kept) == len(route.targets):
+        return route
+    if route.targets and not kept:
+        raise InvalidRequest(f"The model '{model}' does not serve {op.endpoint}.", param="model")
+    dropped = tuple((d, f"does not serve {op.value}") for d in route.targets if d not in kept)
+    return replace(route, targets=kept, excluded=route.excluded + dropped)
 
 
 def _within(config: Config, route: Route, policy: str) -> Route:

@@ -25,7 +25,6 @@ from gateway.routing.run import Run
 from gateway.state.quota import Denied
 from gateway.state.store import Store
 from gateway.upstream.base import StreamReply, Upstream
-from gateway.upstream.sse import error_event
 
 log = logging.getLogger("gateway.router")
 CONTINUE_PROMPT = (
@@ -64,12 +63,14 @@ class Relay:
                 yield chunk
                 if total and time.perf_counter() - served.started > total:
                     stream.truncated = True
-                    yield error_event(f"stream exceeded {total * 1000:.0f} ms", "stream_timeout")
+                    yield stream.error_event(
+                        f"stream exceeded {total * 1000:.0f} ms", "stream_timeout"
+                    )
                     break
             if stream.failure is not None and _resumable(served):
                 second = await self._continuation(served, stream)
                 if second is None:
-                    yield error_event(*stream.failure)
+                    yield stream.error_event(*stream.failure)
                 else:
                     resumed = True  # the continuation's row bills this half too
                     async for chunk in self.relay(second):

@@ -81,7 +81,7 @@ class Router:
             if est is not None:
                 stats[dep.id] = to_stats(est, now)
         demand = req.demand
-        if not demand.output_tokens:
+        if not demand.output_tokens and req.operation.generates:
             demand = replace(demand, output_tokens=self._outputs.expected(route.name))
         r = self._rng.random
         ranking = rank(
@@ -106,7 +106,14 @@ class Router:
         self.credentials.clear()  # a reload may bring the fixed key
 
     def resolve(self, req: GatewayRequest) -> Route:
-        return resolve(self.config, req.model, req.hints, team=req.team, policy=req.policy)
+        return resolve(
+            self.config,
+            req.model,
+            req.hints,
+            team=req.team,
+            policy=req.policy,
+            operation=req.operation,
+        )
 
     async def handle(self, req: GatewayRequest) -> Served:
         route: Route | None = None

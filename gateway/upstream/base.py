@@ -25,6 +25,9 @@ class Call:
     read_timeout_s: float | None = None
     resume: bool = False  # collect the text and defer a break's error event (route resume)
     prompt: Prompt | None = None  # the request's, read once (pools use it for prefix affinity)
+    # The client's headers for a vendor of its own dialect (anthropic-version, anthropic-beta):
+    # passed through unchanged, never when translating.
+    headers: Mapping[str, str] = field(default_factory=dict)
 
     def prompt_read(self) -> Prompt:
         return self.prompt if self.prompt is not None else prompt_of(self.operation, self.body)
@@ -55,6 +58,10 @@ class StreamReply(Protocol):
 
     def partial_text(self) -> str:
         """The answer's text relayed so far (collected only with Call.resume)."""
+        ...
+
+    def error_event(self, message: str, code: str) -> bytes:
+        """An error event in the client's dialect: a broken stream never ends like a clean one."""
         ...
 
     async def aclose(self) -> None: ...

@@ -21,7 +21,8 @@ from gateway.core.pool_sharing import PeerLoad, ReplicaSlots
 from gateway.core.usage import Usage
 from gateway.errors import UpstreamConnectError, UpstreamError, UpstreamStatusError, UpstreamTimeout
 from gateway.upstream.base import Call, Reply, StreamReply
-from gateway.upstream.openai_compat import OpenAICompatUpstream, Transport
+from gateway.upstream.http_client import Transport
+from gateway.upstream.openai_compat import OpenAICompatUpstream
 from gateway.upstream.pool_affinity import PREFIX_CHARS, AffinityTable, prefix_key
 from gateway.upstream.pool_metrics import ReplicaLoad, has_metrics
 from gateway.upstream.replica import Capacity, ReplicaState, best_ttft_s, calibrate, choose
@@ -344,6 +345,9 @@ class _PoolStream:
 
     def partial_text(self) -> str:
         return self._inner.partial_text()
+
+    def error_event(self, message: str, code: str) -> bytes:
+        return self._inner.error_event(message, code)
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         inner = self._inner

@@ -6,21 +6,28 @@ from collections.abc import Callable, Mapping
 
 from gateway.config.runtime import Config, Deployment
 from gateway.settings import Settings
+from gateway.upstream.anthropic import AnthropicUpstream
 from gateway.upstream.base import Upstream
-from gateway.upstream.openai_compat import OpenAICompatUpstream, make_transport
+from gateway.upstream.http_client import make_transport
+from gateway.upstream.openai_compat import OpenAICompatUpstream
 from gateway.upstream.pool import PoolUpstream
 
 Factory = Callable[[Deployment, Settings, Mapping[str, str]], Upstream]
 
 
-def _openai(dep: Deployment, settings: Settings, env: Mapping[str, str]) -> Upstream:
-    return OpenAICompatUpstream(
-        base_url=dep.base_url,
-        api_key=env.get(dep.api_key_env) if dep.api_key_env else None,
-        transport=make_transport(settings.http_transport, max_connections=512),
-        connect_timeout_s=settings.connect_timeout_s,
-        read_timeout_s=settings.read_timeout_s,
-    )
+def _vendor(adapter: type[OpenAICompatUpstream | AnthropicUpstream]) -> Factory:
+    """A vendor's HTTP adapter on its own pooled client, its key read from the environment."""
+
+    def build(dep: Deployment, settings: Settings, env: Mapping[str, str]) -> Upstream:
+        return adapter(
+            base_url=dep.base_url,
+            api_key=env.get(dep.api_key_env) if dep.api_key_env else None,
+            transport=make_transport(settings.http_transport, max_connections=512),
+            connect_timeout_s=settings.connect_timeout_s,
+            read_timeout_s=settings.read_timeout_s,
+        )
+
+    return build
 
 
 def _pool(dep: Deployment, settings: Settings, env: Mapping[str, str]) -> Upstream:
@@ -34,7 +41,11 @@ def _pool(dep: Deployment, settings: Settings, env: Mapping[str, str]) -> Upstre
     )
 
 
-FACTORIES: dict[str, Factory] = {"openai": _openai, "pool": _pool}
+FACTORIES: dict[str, Factory] = {
+    "openai": _vendor(OpenAICompatUpstream),
+    "anthropic": _vendor(AnthropicUpstream),
+    "pool": _pool,
+}
 
 
 def build_upstreams(

@@ -51,7 +51,7 @@ def usage_of(event: bytes) -> tuple[Usage | None, bool]:
     """(usage, is_usage_only_chunk) for one event; cheap for the common no-usage event."""
     if b'"usage"' not in event or b'"usage":null' in event or b'"usage": null' in event:
         return None, False
-    payload = _data_of(event)
+    payload = data_of(event)
     if payload is None:
         return None, False
     try:
@@ -65,7 +65,7 @@ def usage_of(event: bytes) -> tuple[Usage | None, bool]:
 
 def well_formed(event: bytes) -> bool:
     """A data event must carry JSON: a torn or garbled chunk must not reach the client as text."""
-    payload = _data_of(event)
+    payload = data_of(event)
     if payload is None:
         return True  # a comment or keep-alive
     try:
@@ -77,7 +77,7 @@ def well_formed(event: bytes) -> bool:
 
 def delta_text(event: bytes) -> str:
     """The content of a chunk's first choice ("" if none): parsed only for resumable routes."""
-    payload = _data_of(event)
+    payload = data_of(event)
     try:
         obj = orjson.loads(payload) if payload else None
     except orjson.JSONDecodeError:
@@ -129,7 +129,7 @@ def _get(details: object, key: str) -> object:
     return details.get(key, 0) if isinstance(details, dict) else 0
 
 
-def _data_of(event: bytes) -> bytes | None:
+def data_of(event: bytes) -> bytes | None:
     for line in event.split(b"\n"):
         if line.startswith(b"data:"):
             return line[5:].strip()

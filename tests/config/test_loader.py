@@ -77,8 +77,16 @@ def test_missing_key_makes_provider_unavailable_not_a_crash(tmp_path: Path) -> N
             "providers.yaml:8: providers.fast.models.m.colour: unknown key",
         ),
         (
-            ("    api_key_env: FAST_KEY", "    kind: anthropic\n    api_key_env: FAST_KEY"),
-            "providers.yaml:4: providers.fast.kind: kind 'anthropic' is not supported yet",
+            ("    api_key_env: FAST_KEY", "    kind: bedrock\n    api_key_env: FAST_KEY"),
+            "providers.yaml:4: providers.fast.kind: kind 'bedrock' is not supported yet",
+        ),
+        (
+            (
+                "upstream: vendor/m-instruct",
+                "upstream: vendor/m-instruct\n        operations: [messages]",
+            ),
+            "providers.yaml:2: providers.fast: models.m.operations: kind openai cannot serve "
+            "messages",
         ),
         (
             ("api_key_env: FAST_KEY", "api_key_env: sk-live-123"),

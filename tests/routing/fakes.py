@@ -100,6 +100,9 @@ class FakeStream:
     def partial_text(self) -> str:
         return "".join(self._text)
 
+    def error_event(self, message: str, code: str) -> bytes:
+        return error_event(message, code)
+
     async def aclose(self) -> None:
         self.closed = True
 

@@ -15,7 +15,8 @@ from gateway.errors import (
     UpstreamTimeout,
 )
 from gateway.upstream.base import Call
-from gateway.upstream.openai_compat import OpenAICompatUpstream, make_transport
+from gateway.upstream.http_client import make_transport
+from gateway.upstream.openai_compat import OpenAICompatUpstream
 
 URL = "http://vendor.test/v1/chat/completions"
 BODY = {"model": "public-name", "messages": [{"role": "user", "content": "hi"}], "temperature": 0.2}

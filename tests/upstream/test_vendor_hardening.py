@@ -11,7 +11,7 @@ import respx
 from gateway.api.errors import render
 from gateway.core.usage import CLAMPED, MAX_TOKENS
 from gateway.errors import UpstreamProtocolError, UpstreamStatusError
-from gateway.upstream import openai_compat, sse
+from gateway.upstream import http_client, sse
 from gateway.upstream.redact import redact
 from gateway.upstream.sse import parse_usage
 from tests.upstream.test_openai_compat import URL, adapter, call, chunk, streamed
@@ -115,7 +115,7 @@ async def test_a_stream_event_without_end_is_not_buffered_past_the_bound(
 
 
 async def test_a_reply_over_the_size_limit_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(openai_compat, "MAX_REPLY_BYTES", 10_000)
+    monkeypatch.setattr(http_client, "MAX_REPLY_BYTES", 10_000)
     big = b'{"choices": [], "pad": "' + b"x" * 50_000 + b'"}'
     with respx.mock() as mock:
         route = mock.post(URL)
