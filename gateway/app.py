@@ -16,8 +16,11 @@ from gateway.api import admin, errors, explain, health, openai_routes
 from gateway.api.body_limit import BodyLimit
 from gateway.api.chat_request import parse_chat
 from gateway.api.completions_request import parse_completions
+from gateway.api.count_tokens import CountTokens
 from gateway.api.embeddings_request import parse_embeddings
-from gateway.api.endpoint import Endpoint
+from gateway.api.endpoint import Dialect, Endpoint
+from gateway.api.messages_errors import render_messages_error
+from gateway.api.messages_request import parse_messages
 from gateway.api.request_context import RequestContext
 from gateway.api.state import AppState
 from gateway.config.loader import load_config
@@ -120,13 +123,10 @@ def create_app(
     )
     errors.install(app)
     # The hot path as a raw ASGI app (no Request/Response objects, no dependency solving).
-    # The routed endpoints as raw ASGI apps: a dialect is its parser (one line each).
-    for path, parse in (
-        ("/v1/chat/completions", parse_chat),
-        ("/v1/embeddings", parse_embeddings),
-        ("/v1/completions", parse_completions),
-    ):
-        app.router.routes.append(Route(path, Endpoint(parse), methods=["POST"]))
+    # The routed endpoints as raw ASGI apps: a dialect is its parser and error shape.
+    for path, dialect in ROUTED.items():
+        app.router.routes.append(Route(path, Endpoint(dialect), methods=["POST"]))
+    app.router.routes.append(Route("/v1/messages/count_tokens", CountTokens(), methods=["POST"]))
     app.include_router(openai_routes.router)
     app.include_router(health.router)
     app.include_router(admin.router)
@@ -134,6 +134,20 @@ def create_app(
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContext)
     return app
+
+
+MESSAGES = Dialect(
+    parse_messages,
+    render_error=render_messages_error,
+    x_api_key=True,
+    forward=frozenset({b"anthropic-version", b"anthropic-beta"}),
+)
+ROUTED = {
+    "/v1/chat/completions": Dialect(parse_chat),
+    "/v1/embeddings": Dialect(parse_embeddings),
+    "/v1/completions": Dialect(parse_completions),
+    "/v1/messages": MESSAGES,
+}
 
 
 def create_app_from_env() -> FastAPI:

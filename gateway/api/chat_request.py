@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from gateway.api.body import (
@@ -44,6 +45,7 @@ def parse_chat(
     received: float,
     caller: Caller = ANONYMOUS,
     policy: str | None = None,
+    headers: Mapping[str, str] | None = None,  # (no client header goes to these vendors)
 ) -> GatewayRequest:
     body = load_object(raw)
     model = model_of(body)

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from gateway.api.body import (
     Fields,
     hints_of,
@@ -39,6 +41,7 @@ def parse_completions(
     received: float,
     caller: Caller = ANONYMOUS,
     policy: str | None = None,
+    headers: Mapping[str, str] | None = None,  # (no client header goes to these vendors)
 ) -> GatewayRequest:
     body = load_object(raw)
     model = model_of(body)

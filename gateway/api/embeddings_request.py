@@ -3,6 +3,8 @@ field types, naming the bad `param`. Passed through as it is (dimensions, encodi
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from gateway.api.body import (
     Fields,
     hints_of,
@@ -31,6 +33,7 @@ def parse_embeddings(
     received: float,
     caller: Caller = ANONYMOUS,
     policy: str | None = None,
+    headers: Mapping[str, str] | None = None,  # (no client header goes to these vendors)
 ) -> GatewayRequest:
     body = load_object(raw)
     model = model_of(body)

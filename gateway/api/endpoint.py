@@ -10,44 +10,91 @@ dialect is its parser (body bytes in, GatewayRequest out); the rest is shared.
 from __future__ import annotations
 
 import asyncio
+import logging
+import re
 import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 import anyio
+from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
 from gateway.api.auth import authenticate
 from gateway.api.request_context import ID_KEY, T0_KEY
 from gateway.api.state import AppState
 from gateway.core.caller import Caller
+from gateway.errors import GatewayError
 from gateway.routing.explain import summary
 from gateway.routing.request import GatewayRequest, Served
 
-_WANTED = frozenset({b"x-gateway-policy", b"x-gateway-explain"})
+log = logging.getLogger("gateway.api")
+_SESSION = (b"x-claude-code-session-id", b"x-session-id")  # the first one sent wins
+_WANTED = frozenset({b"x-gateway-policy", b"x-gateway-explain", *_SESSION})
+_SANE = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 ARM_AFTER_S = 0.1  # a request still running after this watches for its client leaving
 
 
 class Parser(Protocol):
     def __call__(
-        self, raw: bytes, *, request_id: str, received: float, caller: Caller, policy: str | None
+        self,
+        raw: bytes,
+        *,
+        request_id: str,
+        received: float,
+        caller: Caller,
+        policy: str | None,
+        headers: Mapping[str, str],
     ) -> GatewayRequest: ...
 
 
+@dataclass(frozen=True, slots=True)
+class Dialect:
+    """What a dialect brings to the one endpoint: its parser, its error shape (None: OpenAI's,
+    rendered by the app's handler), whether its SDKs send the key as `x-api-key`, and the client
+    headers its own vendors get."""
+
+    parse: Parser
+    render_error: Callable[[GatewayError], Response] | None = None
+    x_api_key: bool = False
+    forward: frozenset[bytes] = frozenset()
+
+
 class Endpoint:
-    def __init__(self, parse: Parser) -> None:
-        self._parse = parse
+    def __init__(self, dialect: Dialect) -> None:
+        self._dialect = dialect
+        self._wanted = _WANTED | dialect.forward
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        state, caller = authenticate(scope)
-        headers = {k.decode(): v.decode("latin-1") for k, v in scope["headers"] if k in _WANTED}
+        if self._dialect.render_error is None:
+            await self._serve(scope, receive, send)
+            return
+        try:
+            await self._serve(scope, receive, send)
+        except GatewayError as exc:  # in the caller's dialect, not the app's OpenAI shape
+            if exc.status_code >= 500:
+                log.warning("%s: %s", type(exc).__name__, exc.message)
+            await self._dialect.render_error(exc)(scope, receive, send)
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
+        dialect = self._dialect
+        state, caller = authenticate(scope, x_api_key=dialect.x_api_key)
+        headers = {
+            k.decode(): v.decode("latin-1") for k, v in scope["headers"] if k in self._wanted
+        }
         t0: float = scope[T0_KEY]
-        req = self._parse(
-            await _body(receive),
+        req = dialect.parse(
+            await read_body(receive),
             request_id=scope[ID_KEY],
             received=t0,
             caller=caller,
             policy=headers.get("x-gateway-policy"),
+            headers={k: v for k, v in headers.items() if k.encode() in dialect.forward},
         )
+        session = headers.get("x-claude-code-session-id") or headers.get("x-session-id")
+        if session is not None and _SANE.match(session):
+            req = replace(req, session=session)
         served = await _unless_client_leaves(state, req, receive)
         if served is None:
             return  # the client left before any answer: nothing to send, its row says so
@@ -148,7 +195,7 @@ async def _stream(
         pass  # the client went away while we wrote: the relay's cleanup has billed it
 
 
-async def _body(receive: Receive) -> bytes:
+async def read_body(receive: Receive) -> bytes:
     chunks: list[bytes] = []
     while True:
         message: Message = await receive()

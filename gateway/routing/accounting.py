@@ -40,6 +40,8 @@ def success_record(
     tags = {"hedged_with": served.hedged_with} if served.hedged_with else {}
     if usage.note:  # the vendor's figures were clamped, or missing and estimated by us
         tags["usage"] = usage.note
+    if served.request.session:
+        tags["session_id"] = served.request.session
     if dep.pool is not None:  # what the GPUs cost, for docs/sql/pool_cost_per_team_per_day.sql
         tags["pool_gpu_usd_per_hour"] = str(dep.pool.usd_per_hour)
         tags["pool_billing"] = dep.pool.billing

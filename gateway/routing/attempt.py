@@ -15,11 +15,13 @@ from typing import Any
 
 from gateway.config.runtime import Deployment
 from gateway.core.estimators import Outcome, OutcomeKind
+from gateway.core.operation import served_as
 from gateway.core.usage import Usage
 from gateway.errors import UpstreamError, UpstreamStatusError, UpstreamTimeout
 from gateway.routing.failures import kind_of
 from gateway.routing.health import RejectedCredentials, says_bad_key
 from gateway.routing.run import Run
+from gateway.routing.translate import TRANSLATIONS
 from gateway.state.quota import Grant, header_headroom
 from gateway.state.store import Store
 from gateway.upstream.base import Call, Reply, StreamReply
@@ -66,17 +68,20 @@ class Attempts:
 
     async def attempt(self, run: Run, dep: Deployment, grant: Grant) -> Tried:
         req, route = run.req, run.route
+        op = served_as(req.operation, dep.operations) or req.operation
+        translation = None if op is req.operation else TRANSLATIONS[req.operation]
         call = Call(
-            req.operation,
+            op,
             dep.upstream_model,
-            req.body,
+            req.body if translation is None else translation.body(req, dep.upstream_model),
             req.stream,
-            req.client_wants_usage,
+            req.client_wants_usage or translation is not None,  # a translator needs the usage
             req.request_id,
             connect_timeout_s=route.connect_timeout_s,
             read_timeout_s=route.read_timeout_s,
             resume=route.resume and req.resumable,
             prompt=req.prompt,
+            headers=req.headers if translation is None else {},  # for vendors of its dialect
         )
         number = len(run.failures) + 1
         started = time.perf_counter()
@@ -94,6 +99,11 @@ class Attempts:
             except TimeoutError:
                 waited = (limit or 0.0) * 1000
                 raise UpstreamTimeout(f"no first token within {waited:.0f} ms") from None
+            if translation is not None:  # back into the client's dialect
+                if reply is not None:
+                    reply = translation.reply(reply, req)
+                if stream is not None:
+                    stream = translation.stream(stream, req)
         except UpstreamError as exc:
             await self.settle(dep, grant, started, kind_of(exc), usage=None)
             if isinstance(exc, UpstreamStatusError) and says_bad_key(exc):

@@ -35,6 +35,7 @@ def resolve(
     team: str | None = None,
     policy: str | None = None,
     operation: Operation = Operation.CHAT,
+    untranslatable: tuple[str, str] | None = None,
 ) -> Route:
     route = config.routes.get(model)
     if route is None:
@@ -50,20 +51,37 @@ def resolve(
     if policy is not None:
         route = _within(config, route, policy)
     if operation is not Operation.CHAT or any("chat" not in d.operations for d in route.targets):
-        route = _serving(route, operation, model)
+        route = _serving(route, operation, model, untranslatable)
     return narrow(route, hints) if hints != NO_HINTS else route
 
 
-def _serving(route: Route, op: Operation, model: str) -> Route:
-    """The targets that can serve the operation, natively or translated; a 400 when none can
-    (the model is the wrong one for this endpoint: no deployment is at fault)."""
-    kept = tuple(d for d in route.targets if served_as(op, d.operations) is not None)
-    if len(kept) == len(route.targets):
+def _serving(
+    route: Route, op: Operation, model: str, untranslatable: tuple[str, str] | None
+) -> Route:
+    """The targets that can serve the operation, natively or (unless the request uses a feature
+    with no equivalent) translated; a 400 when none can: no deployment is at fault."""
+    kept: list[Deployment] = []
+    dropped: list[tuple[Deployment, str]] = []
+    for dep in route.targets:
+        via = served_as(op, dep.operations)
+        if via is None:
+            dropped.append((dep, f"does not serve {op.value}"))
+        elif via is not op and untranslatable is not None:
+            dropped.append((dep, f"serves {op.value} only translated: {untranslatable[0]}"))
+        else:
+            kept.append(dep)
+    if not dropped:
         return route
     if route.targets and not kept:
+        if untranslatable is not None and any("translated" in why for _, why in dropped):
+            message, param = untranslatable
+            raise InvalidRequest(
+                f"No deployment of '{model}' serves {op.endpoint} natively, and this request "
+                f"cannot be translated: {message}",
+                param=param,
+            )
         raise InvalidRequest(f"The model '{model}' does not serve {op.endpoint}.", param="model")
-    dropped = tuple((d, f"does not serve {op.value}") for d in route.targets if d not in kept)
-    return replace(route, targets=kept, excluded=route.excluded + dropped)
+    return replace(route, targets=tuple(kept), excluded=route.excluded + tuple(dropped))
 
 
 def _within(config: Config, route: Route, policy: str) -> Route:

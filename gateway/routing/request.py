@@ -36,6 +36,11 @@ class GatewayRequest:
     hints: Hints = NO_HINTS
     policy: str | None = None  # the x-gateway-policy header
     continuation: bool = False  # a resumed stream's second half: not resumed again
+    headers: Mapping[str, str] = field(default_factory=dict)  # for vendors of its dialect
+    # Why it cannot be translated for a deployment of another dialect (it uses a feature with
+    # no equivalent there), naming the field; None: it can be.
+    untranslatable: tuple[str, str] | None = None  # (message, param)
+    session: str | None = None  # x-claude-code-session-id or x-session-id: tags.session_id
 
     @property
     def team(self) -> str | None:

@@ -11,7 +11,8 @@ from typing import Any
 
 from gateway.config.runtime import Config, Route
 from gateway.core.estimators import Stats, to_stats
-from gateway.errors import GatewayError
+from gateway.core.operation import Operation
+from gateway.errors import GatewayError, UpstreamError
 from gateway.ledger.record import Ledger, SpendRecord
 from gateway.routing.accounting import (
     cancelled_record,
@@ -30,7 +31,7 @@ from gateway.routing.run import Run, Timing
 from gateway.routing.scoring import Draws, Excluded, Ranking, rank
 from gateway.routing.tokens import TokenCounter
 from gateway.state.store import Store
-from gateway.upstream.base import Upstream
+from gateway.upstream.base import Call, Upstream
 
 log = logging.getLogger("gateway.router")
 HEALTH_PROBE_S = 0.5  # how often circuits ending their cool-down are probed (free endpoint)
@@ -113,6 +114,7 @@ class Router:
             team=req.team,
             policy=req.policy,
             operation=req.operation,
+            untranslatable=req.untranslatable,
         )
 
     async def handle(self, req: GatewayRequest) -> Served:
@@ -138,6 +140,26 @@ class Router:
     def relay(self, served: Served) -> AsyncIterator[bytes]:
         """The client's stream: relayed, resumed if it breaks and the route allows, billed."""
         return self._relay.relay(served)
+
+    async def count_tokens(self, req: GatewayRequest) -> tuple[int, str]:
+        """A Messages body's input tokens, and who counted them: the first Anthropic target's
+        own count (`upstream`), else our tokenizer (`tokenizer`), else chars/4 (`estimate`)."""
+        route = resolve(
+            self.config, req.model, req.hints, team=req.team, operation=Operation.MESSAGES
+        )
+        for dep in route.targets:
+            counter = getattr(self._upstreams.get(dep.provider), "count_tokens", None)
+            if counter is None or "messages" not in dep.operations:
+                continue
+            call = Call(req.operation, dep.upstream_model, req.body, False, False, req.request_id)
+            try:
+                return await counter(replace(call, headers=req.headers)), "upstream"
+            except UpstreamError as exc:
+                log.info("count_tokens on %s failed (%s): trying the next", dep.id, exc.message)
+        counted = await self._tokens.count_off_loop(req.prompt) if self._tokens else None
+        if counted is not None:
+            return counted, "tokenizer"
+        return req.demand.prompt_tokens, "estimate"
 
     async def reserve_tokens(self, req: GatewayRequest, route: Route) -> int:
         """What a reservation holds: the prompt (tokenized where a TPM limit makes precision

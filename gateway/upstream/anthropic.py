@@ -24,6 +24,7 @@ from gateway.upstream.sse import data_of
 from gateway.upstream.sse_stream import SseStream
 
 ANTHROPIC_VERSION = "2023-06-01"
+_NOT_COUNTED = frozenset({"max_tokens", "stream", "temperature", "top_p", "top_k", "metadata"})
 FORWARDED = ("anthropic-version", "anthropic-beta")
 # Anthropic's rate-limit headers under the names quota headroom reads (x-ratelimit-*).
 _RATE_HEADERS = {
@@ -145,6 +146,21 @@ class AnthropicUpstream(HttpUpstream):
             read_timeout_s=read_timeout_s,
         )
         self._url = httpx.URL(f"{base_url}/v1/messages")
+        self._count_url = httpx.URL(f"{base_url}/v1/messages/count_tokens")
+
+    async def count_tokens(self, call: Call) -> int:
+        """The vendor's own count of a Messages body (free: no completion is billed)."""
+        started = time.perf_counter()
+        body: dict[str, Any] = {k: v for k, v in call.body.items() if k not in _NOT_COUNTED}
+        body["model"] = call.upstream_model
+        headers = {**self._headers, "x-request-id": call.request_id}
+        headers.update((k, v) for k, v in call.headers.items() if k in FORWARDED)
+        response = await self._post(self._count_url, call, orjson.dumps(body), headers, started)
+        _, obj = await self._json_reply(response, started)
+        count = token_count(obj.get("input_tokens")) if isinstance(obj, dict) else None
+        if count is None:
+            raise UpstreamProtocolError("upstream count_tokens reply has no input_tokens")
+        return count
 
     async def complete(self, call: Call) -> Reply:
         started = time.perf_counter()

@@ -112,3 +112,22 @@ async def test_pool_cost_per_team_per_day() -> None:
         (day.date(), "h100", "search", 600_000, Decimal("360.000000"), Decimal("600.0000")),
     ]
     assert sum(r[4] for r in got) == bill  # the whole bill, nothing more
+
+
+async def test_spend_per_session(seeded: AsyncEngine) -> None:
+    # The seeded history has no sessions; two sessions' rows join it here.
+    url = seeded.url.render_as_string(hide_password=False)
+    sink = build_sink(parse_database_url(url.replace("+asyncpg", "")))
+    rows = [
+        record(200 + i, tags={"session_id": s}, cost_usd=Decimal(c), team="eng")
+        for i, (s, c) in enumerate([("cc-1", "0.01"), ("cc-1", "0.02"), ("cc-2", "0.005")])
+    ]
+    try:
+        assert await sink.insert(rows) == 3
+    finally:
+        await sink.close()
+    got = [tuple(r)[:5] for r in await run(seeded, "spend_per_session.sql")]
+    assert got == [
+        ("cc-1", "eng", 2, 30, Decimal("0.03")),
+        ("cc-2", "eng", 1, 15, Decimal("0.005")),
+    ]

@@ -1,0 +1,114 @@
+"""Serving one dialect from a deployment of another: the request's body translated for the
+upstream, its reply and stream events translated back (gateway.dialects does the pure mapping;
+this module applies it to the request path's types). One entry per translation in TRANSLATIONS.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from typing import Any, Protocol
+
+import orjson
+
+from gateway.core.operation import Operation
+from gateway.core.usage import Usage
+from gateway.dialects.messages_chat import reply_from_chat, request_to_chat
+from gateway.dialects.messages_chat_stream import StreamFromChat
+from gateway.errors import UpstreamProtocolError
+from gateway.routing.request import GatewayRequest
+from gateway.upstream.base import Reply, StreamReply
+from gateway.upstream.sse import EventSplitter, data_of
+
+
+class Translation(Protocol):
+    def body(self, req: GatewayRequest, upstream_model: str) -> Mapping[str, Any]: ...
+
+    def reply(self, reply: Reply, req: GatewayRequest) -> Reply: ...
+
+    def stream(self, stream: StreamReply, req: GatewayRequest) -> StreamReply: ...
+
+
+class MessagesViaChat:
+    """Anthropic Messages served by a chat-completions deployment."""
+
+    def body(self, req: GatewayRequest, upstream_model: str) -> Mapping[str, Any]:
+        return request_to_chat(req.body, upstream_model=upstream_model)
+
+    def reply(self, reply: Reply, req: GatewayRequest) -> Reply:
+        try:
+            chat = orjson.loads(reply.body)
+            message = reply_from_chat(chat, model=req.model)
+        except (orjson.JSONDecodeError, ValueError, KeyError, TypeError) as exc:
+            raise UpstreamProtocolError(f"upstream reply cannot be translated: {exc}") from None
+        return Reply(orjson.dumps(message), reply.usage, reply.headers)
+
+    def stream(self, stream: StreamReply, req: GatewayRequest) -> StreamReply:
+        return ChatAsMessagesStream(stream, req)
+
+
+TRANSLATIONS: dict[Operation, Translation] = {Operation.MESSAGES: MessagesViaChat()}
+
+
+class ChatAsMessagesStream:
+    """A chat-chunk stream relayed as Messages events: message_start first (input usage from our
+    count), the chunks' text, reasoning and tool calls as content blocks, message_delta with
+    the vendor's real usage at [DONE]; a break as an Anthropic `error` event."""
+
+    def __init__(self, inner: StreamReply, req: GatewayRequest) -> None:
+        self._inner = inner
+        self._events = StreamFromChat(
+            model=req.model,
+            message_id=f"msg_{req.request_id}",
+            input_tokens=req.demand.prompt_tokens,
+        )
+        self.ttft_ms = inner.ttft_ms
+        self.headers = inner.headers
+        self.usage: Usage | None = inner.usage
+        self.completion_events = inner.completion_events
+        self.truncated = inner.truncated
+        self.failure = inner.failure
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        events = self._events
+        yield b"".join(events.start())
+        splitter = EventSplitter()
+        try:
+            async for chunk in self._inner:
+                out: list[bytes] = []
+                for event in splitter.feed(chunk):
+                    out += self._translated(event)
+                if out:
+                    yield b"".join(out)
+        finally:
+            self._sync()
+
+    def _translated(self, event: bytes) -> list[bytes]:
+        payload = data_of(event)
+        if payload is None:
+            return []
+        if payload == b"[DONE]":
+            return self._events.finish()
+        obj: Any = orjson.loads(payload)  # the inner stream let only well-formed events by
+        if not isinstance(obj, dict):
+            return []
+        error = obj.get("error")
+        if isinstance(error, dict) and "choices" not in obj:
+            return [self._events.error(str(error.get("message") or "upstream error"))]
+        return self._events.feed(obj)
+
+    def _sync(self) -> None:
+        inner = self._inner
+        self.usage, self.completion_events = inner.usage, inner.completion_events
+        self.truncated, self.failure = inner.truncated, inner.failure
+
+    def partial_text(self) -> str:
+        return self._inner.partial_text()
+
+    def error_event(self, message: str, code: str) -> bytes:
+        return self._events.error(message)
+
+    async def aclose(self) -> None:
+        try:
+            await self._inner.aclose()
+        finally:
+            self._sync()
