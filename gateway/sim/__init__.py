@@ -1,6 +1,8 @@
-"""Simulated OpenAI-compatible inference vendors on loopback, for tests, the demo and benchmarks.
+"""Simulated inference vendors on loopback, for tests, the demo and benchmarks.
 
-A vendor spec with an `engine` is a self-hosted replica (vLLM / SGLang): see pool.py.
+A vendor speaks its spec's `dialect`: `openai` (chat completions, legacy completions,
+embeddings) or `anthropic` (Messages and count_tokens, as api.anthropic.com). A vendor spec with
+an `engine` is a self-hosted replica (vLLM / SGLang): see pool.py.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from gateway.sim.config import (
     load_sim_config,
     replica_specs,
 )
+from gateway.sim.core import Received
 from gateway.sim.pool import Engine
 from gateway.sim.runner import DEMO_CONFIG, run_sim, serve_forever
 from gateway.sim.server import SimVendor
@@ -23,6 +26,7 @@ __all__ = [
     "Engine",
     "EngineSpec",
     "Outage",
+    "Received",
     "SimConfig",
     "SimVendor",
     "VendorSpec",

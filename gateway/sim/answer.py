@@ -6,6 +6,7 @@ import asyncio
 import math
 import re
 import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, Protocol
 
@@ -14,8 +15,6 @@ import orjson
 from gateway.sim import text, wire
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Awaitable, Callable
-
     from aiohttp import web
 
     from gateway.sim.stats import VendorStats
@@ -40,9 +39,27 @@ def split_model(name: str) -> tuple[str, float | None, int | None]:
     return name, ttft_ms, status
 
 
-def output_tokens(req: wire.ChatRequest, natural: int) -> int:
+class Asked(Protocol):
+    """What an answer depends on: a chat, legacy completion or Messages request."""
+
+    @property
+    def prompt(self) -> str: ...
+
+    @property
+    def max_tokens(self) -> int | None: ...
+
+    @property
+    def tool_name(self) -> str | None: ...
+
+
+def output_tokens(req: Asked, natural: int) -> int:
     """Tokens per choice: the vendor's natural length, capped by the request's max tokens."""
     return natural if req.max_tokens is None else min(req.max_tokens, natural)
+
+
+def finish_reason(max_tokens: int | None, natural: int) -> str:
+    """`length` when the request's max tokens cut the natural answer short, else `stop`."""
+    return "length" if max_tokens is not None and max_tokens < natural else "stop"
 
 
 class Writer(Protocol):
@@ -55,13 +72,16 @@ class StreamCut(Exception):
 
 @dataclass(frozen=True, slots=True)
 class StreamFault:
-    """A fault to inject into one stream, after `after_chunks` events (before [DONE] at the
-    latest). `close` drops the connection; `hold` returns once the vendor's stall is over."""
+    """A fault to inject into one stream, after `after_chunks` events (before the last event,
+    [DONE] or message_stop, at the latest). `close` drops the connection; `hold` returns once
+    the vendor's stall is over."""
 
     kind: Literal["cut", "stall", "malformed"]
     after_chunks: int
     close: Callable[[], None]
     hold: Callable[[], Awaitable[None]]
+    end: bytes = wire.DONE_EVENT  # how the stream's last event starts
+    broken: bytes = BROKEN_EVENT  # what `malformed` sends
 
 
 class FaultyWriter:
@@ -77,7 +97,7 @@ class FaultyWriter:
         events = [e + b"\n\n" for e in data.split(b"\n\n") if e]
         for i, event in enumerate(events):
             if not self._struck and (
-                self._sent >= self._fault.after_chunks or event == wire.DONE_EVENT
+                self._sent >= self._fault.after_chunks or event.startswith(self._fault.end)
             ):
                 if i:
                     await self._resp.write(b"".join(events[:i]))
@@ -91,7 +111,7 @@ class FaultyWriter:
         self._struck = True
         fault = self._fault
         if fault.kind == "malformed":
-            await self._resp.write(BROKEN_EVENT)
+            await self._resp.write(fault.broken)
         elif fault.kind == "stall":
             await fault.hold()  # the stall is over: the stream goes on
         else:
@@ -108,10 +128,10 @@ class Answer:
     tokens: list[str]  # empty when answering with a tool call
     tool_call: wire.ToolCall | None
     completion_tokens: int  # per choice
-    finish_reason: str
+    finish_reason: str  # stop, length or tool_calls
 
     @classmethod
-    def build(cls, req: wire.ChatRequest, *, natural: int, cid: str) -> Answer:
+    def build(cls, req: Asked, *, natural: int, cid: str) -> Answer:
         created = int(time.time())
         if req.tool_name is not None:
             key = text.prompt_key(req.prompt)
@@ -120,81 +140,52 @@ class Answer:
             used = max(1, math.ceil((len(req.tool_name) + len(args)) / 4))
             return cls(cid, created, [], call, used, "tool_calls")
         count = output_tokens(req, natural)
-        capped = req.max_tokens is not None and req.max_tokens < natural
-        finish_reason = "length" if capped else "stop"
-        return cls(cid, created, text.tokens(req.prompt, count), None, count, finish_reason)
+        finish = finish_reason(req.max_tokens, natural)
+        return cls(cid, created, text.tokens(req.prompt, count), None, count, finish)
 
-    async def stream(
-        self,
-        request: web.Request,
-        resp: web.StreamResponse,
-        req: wire.ChatRequest,
-        tokens_per_s: Rate,
-        stats: VendorStats,
-        fault: StreamFault | None = None,
-    ) -> None:
-        """Send the answer as server-sent events, paced, counting what was sent in `stats`."""
-        encoder = wire.ChunkEncoder(
-            cid=self.cid,
-            created=self.created,
-            model=req.model,
-            n=req.n,
-            include_usage=req.include_usage,
-        )
-        produced = 0
-        out: Writer = resp if fault is None else FaultyWriter(resp, fault)
-        try:
-            await resp.prepare(request)
-            stats.answered(200)
-            if self.tool_call is not None:
-                delta = {"role": "assistant", "content": None}
-                tool_calls = [{"index": 0, **wire.tool_call_dict(self.tool_call)}]
-                await out.write(encoder.event({**delta, "tool_calls": tool_calls}))
-                produced = self.completion_tokens
-            else:
-                async for written in paced_tokens(out, encoder, self.tokens, tokens_per_s):
-                    produced = written
-            await out.write(encoder.event({}, self.finish_reason))
-            if req.include_usage:
-                usage = wire.usage(req.prompt_tokens, self.completion_tokens * req.n)
-                await out.write(encoder.usage_event(usage))
-            await out.write(wire.DONE_EVENT)
-            await resp.write_eof()
-        except StreamCut:
+
+# Writes a stream's events and yields how many tokens (per choice) are sent so far.
+Producer = Callable[[Writer], AsyncIterator[int]]
+
+
+async def send_events(
+    request: web.Request,
+    resp: web.StreamResponse,
+    stats: VendorStats,
+    produce: Producer,
+    *,
+    fault: StreamFault | None = None,
+    choices: int = 1,
+) -> None:
+    """Send a 200 stream of server-sent events, counting the tokens sent (times `choices`)."""
+    produced = 0
+    out: Writer = resp if fault is None else FaultyWriter(resp, fault)
+    try:
+        await resp.prepare(request)
+        stats.answered(200, request.path)
+        async for produced in produce(out):  # noqa: B007 (the last count is read below)
             pass
-        except ConnectionResetError:
-            stats.disconnects += 1
-        finally:
-            stats.completion_tokens += produced * req.n
-
-    def completion_body(self, req: wire.ChatRequest) -> bytes:
-        return wire.completion_body(
-            cid=self.cid,
-            created=self.created,
-            model=req.model,
-            n=req.n,
-            content=None if self.tool_call is not None else "".join(self.tokens),
-            tool_call=self.tool_call,
-            finish_reason=self.finish_reason,
-            usage=wire.usage(req.prompt_tokens, self.completion_tokens * req.n),
-        )
+        await resp.write_eof()
+    except StreamCut:
+        pass
+    except ConnectionResetError:
+        stats.disconnects += 1
+    finally:
+        stats.completion_tokens += produced * choices
 
 
 async def paced_tokens(
     resp: Writer,
-    encoder: wire.ChunkEncoder,
-    tokens: list[str],
+    count: int,
     tokens_per_s: Rate,
+    render: Callable[[int], bytes],
 ) -> AsyncIterator[int]:
-    """Write one event per token at `tokens_per_s`; yields how many tokens are written so far.
+    """Write `render(i)` for each token i at `tokens_per_s`; yields how many are written so far.
 
     Tokens due within MIN_SLEEP_S of each other go out in one write, so a fast vendor costs a
     few wake-ups per stream rather than one per token. A batch leaves when its last token is due.
     A callable rate is read again before each batch (an engine's decode speed follows its load).
     """
-    if not tokens:
-        await resp.write(encoder.event({"role": "assistant", "content": ""}))
-        return
     rate: Callable[[], float] | None = None
     if callable(tokens_per_s):
         rate, interval = tokens_per_s, 0.0
@@ -203,18 +194,15 @@ async def paced_tokens(
     loop = asyncio.get_running_loop()
     due = loop.time()  # when token `done` is due
     done = 0
-    while done < len(tokens):
+    while done < count:
         if rate is not None:
             interval = 1.0 / rate()
-        end = min(len(tokens), done + max(1, math.ceil(MIN_SLEEP_S / interval)))
+        end = min(count, done + max(1, math.ceil(MIN_SLEEP_S / interval)))
         last_due = due + (end - 1 - done) * interval
         delay = last_due - loop.time()
         if delay > 0:
             await asyncio.sleep(delay)
-        events = [encoder.event({"content": tokens[i]}) for i in range(done, end)]
-        if done == 0:
-            events[0] = encoder.event({"role": "assistant", "content": tokens[0]})
-        await resp.write(b"".join(events))
+        await resp.write(b"".join([render(i) for i in range(done, end)]))
         due = last_due + interval
         done = end
         yield done

@@ -2,12 +2,40 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 import yaml
 
 from gateway.sim.server import SimVendor
+
+
+def api_key_env(name: str) -> str:
+    """The environment variable an anthropic vendor's providers.yaml entry names for its key,
+    e.g. `SIM_CLAUDE_FAST_API_KEY` for `claude-fast` (see `api_key_envs`)."""
+    return "SIM_" + re.sub(r"[^A-Za-z0-9]", "_", name).upper() + "_API_KEY"
+
+
+def api_key_envs(vendors: Mapping[str, SimVendor]) -> dict[str, str]:
+    """The variables `providers_yaml` names, with the keys to set them to before the gateway
+    loads it (e.g. `monkeypatch.setenv(env, key)` for each)."""
+    return {
+        api_key_env(name): vendor.spec.api_key
+        for name, vendor in vendors.items()
+        if vendor.spec.dialect == "anthropic" and vendor.spec.api_key is not None
+    }
+
+
+def _provider(name: str, vendor: SimVendor) -> dict[str, object]:
+    """An openai vendor by its /v1 base URL; an anthropic one by its root (kind anthropic adds
+    /v1/messages itself), with `api_key_env` when it checks a key."""
+    if vendor.spec.dialect != "anthropic":
+        return {"kind": "openai", "base_url": vendor.base_url}
+    provider: dict[str, object] = {"kind": "anthropic", "base_url": vendor.root_url}
+    if vendor.spec.api_key is not None:
+        provider["api_key_env"] = api_key_env(name)
+    return provider
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +63,7 @@ def providers_yaml(
         }
         if capabilities and name in capabilities:
             model_spec["capabilities"] = capabilities[name]
-        provider: dict[str, object] = {"kind": "openai", "base_url": vendor.base_url}
+        provider = _provider(name, vendor)
         if limits and name in limits:
             provider["limits"] = dict(limits[name])
         provider["models"] = {model: model_spec for model in vendor.spec.models}

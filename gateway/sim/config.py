@@ -53,15 +53,23 @@ class EngineSpec(_Frozen):
     base_ttft_ms: float = Field(default=5.0, ge=0)  # fixed scheduling overhead per request
 
 
+Dialect = Literal["openai", "anthropic"]
+
+
 class VendorSpec(_Frozen):
     """How one simulated vendor behaves; every field has a default."""
 
     port: int = Field(default=0, ge=0, le=65535)
+    # openai: /v1/chat/completions, /v1/completions, /v1/embeddings, /v1/models (Bearer key);
+    # anthropic: /v1/messages, /v1/messages/count_tokens, /v1/models as api.anthropic.com
+    # (x-api-key, anthropic-version required, Anthropic's error shapes and rate-limit headers).
+    dialect: Dialect = "openai"
     models: list[str] = Field(default_factory=lambda: ["sim-model"], min_length=1)
     ttft_ms: float = Field(default=100.0, ge=0)
     ttft_jitter: float = Field(default=0.0, ge=0, le=1)
     tokens_per_s: float = Field(default=50.0, gt=0)
     output_tokens: int = Field(default=32, ge=0)
+    embedding_dimensions: int = Field(default=8, ge=1, le=8192)  # when a request has none
     error_rate: float = Field(default=0.0, ge=0, le=1)
     error_status: int = Field(default=500, ge=400, le=599)
     rpm: int | None = Field(default=None, gt=0)

@@ -46,5 +46,7 @@ async def serve_forever(config_path: str | os.PathLike[str]) -> None:
             models = ", ".join(vendor.spec.models)
             engine = vendor.spec.engine
             kind = f"  engine: {engine.kind} (metrics {vendor.root_url}/metrics)" if engine else ""
-            print(f"sim vendor {name:<12} {vendor.base_url}  models: {models}{kind}", flush=True)
+            url = vendor.root_url if vendor.spec.dialect == "anthropic" else vendor.base_url
+            dialect = "  dialect: anthropic" if vendor.spec.dialect == "anthropic" else ""
+            print(f"sim vendor {name:<12} {url}  models: {models}{kind}{dialect}", flush=True)
         await asyncio.Event().wait()

@@ -36,6 +36,11 @@ class ChatRequest:
     include_usage: bool
     tool_name: str | None  # the function to call; None answers with text
 
+    def budget(self, natural: int) -> int:
+        """The tokens the rate window charges: the prompt and every choice's answer."""
+        out = natural if self.max_tokens is None else min(self.max_tokens, natural)
+        return self.prompt_tokens + out * self.n
+
 
 @dataclass(frozen=True, slots=True)
 class ToolCall:
@@ -46,15 +51,8 @@ class ToolCall:
 
 def parse_chat_request(raw: bytes) -> ChatRequest:
     """Validate a request body; raises BadRequest with the offending parameter."""
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise BadRequest(f"We could not parse the JSON body of your request: {exc}") from exc
-    if not isinstance(body, dict):
-        raise BadRequest("The request body must be a JSON object.")
-    model = body.get("model")
-    if not isinstance(model, str) or not model:
-        raise BadRequest("you must provide a model parameter", "model")
+    body = load_object(raw)
+    model = model_of(body)
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         raise BadRequest("'messages' must be a non-empty array", "messages")
@@ -63,14 +61,37 @@ def parse_chat_request(raw: bytes) -> ChatRequest:
     return ChatRequest(
         model=model,
         prompt=prompt,
-        prompt_tokens=max(1, math.ceil(len(prompt) / 4)),
-        max_tokens=_max_tokens(body),
-        n=_positive_int(body, "n", default=1, maximum=128),
+        prompt_tokens=estimate_tokens(prompt),
+        max_tokens=max_tokens_of(body),
+        n=positive_int(body, "n", default=1, maximum=128),
         stream=body.get("stream") is True,
         include_usage=isinstance(stream_options, dict)
         and stream_options.get("include_usage") is True,
         tool_name=_tool_name(body),
     )
+
+
+def load_object(raw: bytes) -> dict[str, Any]:
+    """The JSON object of a request body (OpenAI's wording when it is not one)."""
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"We could not parse the JSON body of your request: {exc}") from exc
+    if not isinstance(body, dict):
+        raise BadRequest("The request body must be a JSON object.")
+    return body
+
+
+def model_of(body: dict[str, Any]) -> str:
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise BadRequest("you must provide a model parameter", "model")
+    return model
+
+
+def estimate_tokens(chars: str) -> int:
+    """The simulator's token count of a text: characters / 4, at least 1."""
+    return max(1, math.ceil(len(chars) / 4))
 
 
 def _message_text(message: object) -> str:
@@ -86,7 +107,7 @@ def _message_text(message: object) -> str:
     return ""
 
 
-def _positive_int(body: dict[str, Any], key: str, *, default: int, maximum: int) -> int:
+def positive_int(body: dict[str, Any], key: str, *, default: int, maximum: int) -> int:
     value = body.get(key)
     if value is None:
         return default
@@ -95,10 +116,10 @@ def _positive_int(body: dict[str, Any], key: str, *, default: int, maximum: int)
     return value
 
 
-def _max_tokens(body: dict[str, Any]) -> int | None:
+def max_tokens_of(body: dict[str, Any]) -> int | None:
     for key in ("max_completion_tokens", "max_tokens"):
         if body.get(key) is not None:
-            return _positive_int(body, key, default=0, maximum=1 << 30)
+            return positive_int(body, key, default=0, maximum=1 << 30)
     return None
 
 
