@@ -9,11 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from gateway.ledger.codec import to_row
 from gateway.ledger.database import create_engine, parse_database_url
 from gateway.ledger.factory import build_sink
+from gateway.ledger.models import spend_log
 from gateway.ledger.partitions import create_partition_sql, month_of
 from gateway.ledger.schema import migrate
 from tests.conftest import postgres_schema
@@ -116,16 +118,12 @@ async def test_pool_cost_per_team_per_day() -> None:
 
 async def test_spend_per_session(seeded: AsyncEngine) -> None:
     # The seeded history has no sessions; two sessions' rows join it here.
-    url = seeded.url.render_as_string(hide_password=False)
-    sink = build_sink(parse_database_url(url.replace("+asyncpg", "")))
     rows = [
         record(200 + i, tags={"session_id": s}, cost_usd=Decimal(c), team="eng")
         for i, (s, c) in enumerate([("cc-1", "0.01"), ("cc-1", "0.02"), ("cc-2", "0.005")])
     ]
-    try:
-        assert await sink.insert(rows) == 3
-    finally:
-        await sink.close()
+    async with seeded.begin() as conn:
+        await conn.execute(insert(spend_log), [to_row(r) for r in rows])
     got = [tuple(r)[:5] for r in await run(seeded, "spend_per_session.sql")]
     assert got == [
         ("cc-1", "eng", 2, 30, Decimal("0.03")),
