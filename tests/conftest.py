@@ -17,7 +17,7 @@ from gateway.embedded import serve_in_loop
 from gateway.ledger.record import Ledger
 from gateway.settings import Settings
 from gateway.sim import SimVendor, VendorSpec, run_sim
-from gateway.sim.catalog import SimPrice, providers_yaml
+from gateway.sim.catalog import SimPrice, api_key_envs, providers_yaml
 from gateway.sim.config import SimConfig
 from gateway.state.store import Store
 
@@ -50,13 +50,21 @@ def fleet(tmp_path: Path) -> FleetFactory:
         ledger: Ledger | None = None,
         store: Store | None = None,
         limits: Mapping[str, Mapping[str, int]] | None = None,
+        operations: Mapping[str, list[str]] | None = None,
+        env: Mapping[str, str] | None = None,
         **settings: object,
     ) -> AsyncIterator[Fleet]:
         async with run_sim(SimConfig(vendors=dict(specs))) as vendors:
             providers_file = tmp_path / "providers.yaml"
             sim_prices = {n: SimPrice(*p) for n, p in prices.items()}
             providers_file.write_text(
-                providers_yaml(vendors, sim_prices, capabilities=capabilities, limits=limits)
+                providers_yaml(
+                    vendors,
+                    sim_prices,
+                    capabilities=capabilities,
+                    limits=limits,
+                    operations=operations,
+                )
             )
             policies_dir = tmp_path / "policies"
             policies_dir.mkdir(exist_ok=True)
@@ -66,7 +74,9 @@ def fleet(tmp_path: Path) -> FleetFactory:
             settings.setdefault("database_url", f"sqlite:///{tmp_path / 'gateway.db'}")
             settings.setdefault("ledger_spool_dir", tmp_path / "spool")
             conf = Settings(providers=providers_file, policies=policies_dir, **settings)  # type: ignore[arg-type]
-            async with serve_in_loop(create_app(conf, env={}, ledger=ledger, store=store)) as url:
+            keys = {**api_key_envs(vendors), **(env or {})}  # anthropic vendors' keys by env
+            app = create_app(conf, env=keys, ledger=ledger, store=store)
+            async with serve_in_loop(app) as url:
                 yield Fleet(url, vendors, providers_file)
 
     return start

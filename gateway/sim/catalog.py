@@ -50,6 +50,7 @@ def providers_yaml(
     *,
     capabilities: Mapping[str, list[str]] | None = None,
     limits: Mapping[str, Mapping[str, int]] | None = None,
+    operations: Mapping[str, list[str]] | None = None,
 ) -> str:
     """providers.yaml text: one provider per vendor, every model it serves, at the given price."""
     providers: dict[str, object] = {}
@@ -63,6 +64,8 @@ def providers_yaml(
         }
         if capabilities and name in capabilities:
             model_spec["capabilities"] = capabilities[name]
+        if operations and name in operations:
+            model_spec["operations"] = operations[name]
         provider = _provider(name, vendor)
         if limits and name in limits:
             provider["limits"] = dict(limits[name])
