@@ -22,6 +22,7 @@ from gateway.api.endpoint import Dialect, Endpoint
 from gateway.api.messages_errors import render_messages_error
 from gateway.api.messages_request import parse_messages
 from gateway.api.request_context import RequestContext
+from gateway.api.responses_request import parse_responses
 from gateway.api.state import AppState
 from gateway.config.loader import load_config
 from gateway.config.runtime import Config
@@ -147,6 +148,7 @@ ROUTED = {
     "/v1/embeddings": Dialect(parse_embeddings),
     "/v1/completions": Dialect(parse_completions),
     "/v1/messages": MESSAGES,
+    "/v1/responses": Dialect(parse_responses),
 }
 
 

@@ -13,8 +13,8 @@ from gateway.core.usage import Usage
 from gateway.errors import UpstreamProtocolError
 from gateway.upstream.base import Call, Reply
 from gateway.upstream.http_client import HttpUpstream, Response, Transport, picked
-from gateway.upstream.sse import DONE, delta_text, error_event, parse_usage, usage_of
-from gateway.upstream.sse_stream import SseStream
+from gateway.upstream.sse import DONE, data_of, delta_text, error_event, parse_usage, usage_of
+from gateway.upstream.sse_stream import SseDialect, SseStream
 
 # What an OpenAI-compatible server serves: operation -> (path under base_url, the key its reply
 # must carry). A new OpenAI-style operation is one line here.
@@ -60,6 +60,42 @@ class OpenAIChunks:
 OPENAI_CHUNKS = OpenAIChunks()
 
 
+class ResponsesEvents:
+    """The SSE dialect of Responses streams: `event: response.*` + `data:`, no [DONE]; the
+    usage rides in the final response.completed (or .incomplete / .failed)."""
+
+    end_name = "response.completed"
+    _ENDS = (b"event: response.completed", b"event: response.incomplete", b"event: response.failed")
+
+    def is_end(self, event: bytes) -> bool:
+        return event.startswith(self._ENDS)
+
+    def usage(self, event: bytes, so_far: Usage | None) -> tuple[Usage | None, bool]:
+        if not event.startswith(self._ENDS):  # only the end event carries it
+            return None, False
+        try:
+            obj: Any = orjson.loads(data_of(event) or b"null")
+        except orjson.JSONDecodeError:
+            return None, False
+        response = obj.get("response") if isinstance(obj, dict) else None
+        usage = parse_usage(response.get("usage")) if isinstance(response, dict) else None
+        return usage, False
+
+    def is_content(self, event: bytes) -> bool:
+        return event.startswith(b"event: response.output_text.delta")
+
+    def text(self, event: bytes) -> str:
+        return ""  # (Responses streams are not resumed)
+
+    def error_event(self, message: str, code: str) -> bytes:
+        body = {"type": "error", "code": code, "message": message, "param": None}
+        return b"event: error\ndata: " + orjson.dumps(body) + b"\n\n"
+
+
+RESPONSES_EVENTS = ResponsesEvents()
+_STREAM_DIALECTS: dict[Operation, SseDialect] = {Operation.RESPONSES: RESPONSES_EVENTS}
+
+
 class OpenAICompatUpstream(HttpUpstream):
     def __init__(
         self,
@@ -96,7 +132,7 @@ class OpenAICompatUpstream(HttpUpstream):
         await self._check_stream(response)
         stream = SseStream(
             response,
-            OPENAI_CHUNKS,
+            _STREAM_DIALECTS.get(call.operation, OPENAI_CHUNKS),
             headers=picked(response.headers, RATE_HEADERS),
             strip_usage=not call.client_wants_usage,
             started=started,

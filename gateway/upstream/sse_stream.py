@@ -128,6 +128,8 @@ class SseStream:
                 continue
             if dialect.is_end(event):
                 self._done = True
+                usage, _ = dialect.usage(event, self.usage)  # (Responses: the end carries it)
+                self.usage = usage or self.usage
                 out.append(event + b"\n\n")
                 break
             if not well_formed(event):
