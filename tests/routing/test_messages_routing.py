@@ -14,7 +14,7 @@ import pytest
 from gateway.api.messages_request import parse_messages
 from gateway.core.operation import Operation
 from gateway.core.usage import Usage
-from gateway.errors import InvalidRequest
+from gateway.errors import InvalidRequest, UpstreamStatusError
 from gateway.routing.request import GatewayRequest
 from gateway.upstream.base import Reply
 from tests.routing.fakes import Stream, reply
@@ -126,3 +126,18 @@ async def test_chat_requests_never_go_to_a_messages_only_deployment() -> None:
 
     served = await t.router.handle(request())
     assert served.deployment.id == "a/m" and served.request.operation == Operation.CHAT
+
+
+async def test_failover_crosses_kinds_before_the_first_byte() -> None:
+    overloaded = UpstreamStatusError("upstream answered 529", upstream_status=529)
+    chat = {
+        "id": "c2",
+        "choices": [{"index": 0, "message": {"content": "hi"}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 4, "completion_tokens": 1},
+    }
+    t = rig({"b": [overloaded], "a": [Reply(orjson.dumps(chat), Usage(4, 1))]}, (ANTHROPIC, A))
+    served = await t.router.handle(messages())
+    assert t.fakes.called == ["b/m", "a/m"] and served.attempts == 2
+    assert t.fakes.calls[0].body["messages"] == [{"role": "user", "content": "Say hello"}]
+    assert "max_tokens" in t.fakes.calls[1].body and "system" not in t.fakes.calls[1].body
+    assert served.reply is not None and orjson.loads(served.reply.body)["type"] == "message"
