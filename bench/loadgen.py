@@ -11,33 +11,109 @@ import asyncio
 import contextlib
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import orjson
 
 HOST = "127.0.0.1"
 PATH = "/v1/chat/completions"
+MESSAGES_PATH = "/v1/messages"
+ANTHROPIC_VERSION = "2023-06-01"
+PROMPT = "Say hello in a few words."
 
 
 class HttpError(RuntimeError):
     pass
 
 
+def _request(port: int, path: str, body: dict[str, object], headers: str = "") -> bytes:
+    content = orjson.dumps(body)
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: {HOST}:{port}\r\ncontent-type: application/json\r\n"
+        f"accept: */*\r\n{headers}content-length: {len(content)}\r\n\r\n"
+    )
+    return head.encode() + content
+
+
 def chat_request(port: int, *, model: str, stream: bool) -> bytes:
     """The raw bytes of one chat-completions request (the same workload for every target)."""
     body: dict[str, object] = {
         "model": model,
-        "messages": [{"role": "user", "content": "Say hello in a few words."}],
+        "messages": [{"role": "user", "content": PROMPT}],
         "max_tokens": 16,
     }
     if stream:
         body["stream"] = True
-    content = orjson.dumps(body)
-    head = (
-        f"POST {PATH} HTTP/1.1\r\nHost: {HOST}:{port}\r\ncontent-type: application/json\r\n"
-        f"accept: */*\r\ncontent-length: {len(content)}\r\n\r\n"
-    )
-    return head.encode() + content
+    return _request(port, PATH, body)
+
+
+def messages_request(port: int, *, model: str, stream: bool) -> bytes:
+    """The raw bytes of one Anthropic Messages request: the chat workload in Messages' shape."""
+    body: dict[str, object] = {
+        "model": model,
+        "max_tokens": 16,
+        "messages": [{"role": "user", "content": PROMPT}],
+    }
+    if stream:
+        body["stream"] = True
+    return _request(port, MESSAGES_PATH, body, f"anthropic-version: {ANTHROPIC_VERSION}\r\n")
+
+
+def _is_chat_reply(body: bytes) -> bool:
+    return b'"choices"' in body
+
+
+def _is_chat_stream(sse: bytes) -> bool:
+    return b"data: [DONE]" in sse
+
+
+def _is_message(body: bytes) -> bool:
+    try:
+        reply = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return False
+    return isinstance(reply, dict) and reply.get("type") == "message"
+
+
+def _is_message_stream(sse: bytes) -> bool:
+    """The last event of the stream is `message_stop`."""
+    events = sse.replace(b"\r\n", b"\n").strip().split(b"\n\n")
+    return events[-1].startswith(b"event: message_stop")
+
+
+@dataclass(frozen=True, slots=True)
+class Workload:
+    """What the clients of a target send (one dialect) and what a right answer looks like."""
+
+    name: str
+    build: Callable[..., bytes]  # (port, *, model, stream) -> the raw request
+    is_reply: Callable[[bytes], bool]
+    is_stream: Callable[[bytes], bool]
+    reply_is: str  # what is_reply checks, for the error message
+    stream_is: str
+
+    def request(self, port: int, model: str, *, stream: bool) -> bytes:
+        return self.build(port, model=model, stream=stream)
+
+    async def check(self, port: int, model: str) -> None:
+        """One whole and one streamed request; RuntimeError if either answer is wrong."""
+        body = await fetch(port, self.request(port, model, stream=False))
+        if not self.is_reply(body):
+            raise RuntimeError(f"not {self.reply_is}: {body[:300]!r}")
+        sse = await fetch(port, self.request(port, model, stream=True))
+        if not self.is_stream(sse):
+            raise RuntimeError(f"not {self.stream_is}: {sse[-300:]!r}")
+
+
+CHAT = Workload(
+    "chat", chat_request, _is_chat_reply, _is_chat_stream,
+    "a chat completion", "an SSE stream ending in [DONE]",
+)  # fmt: skip
+MESSAGES = Workload(
+    "messages", messages_request, _is_message, _is_message_stream,
+    'a Messages reply ("type": "message")', "a Messages stream ending in event: message_stop",
+)  # fmt: skip
 
 
 class Conn:

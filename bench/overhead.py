@@ -55,16 +55,12 @@ class Sizes:
 async def _warm_up(target: Child, sizes: Sizes) -> None:
     """Check the answers are right, fill the connection pools, let the caches settle."""
     port = target.port
+    work = fleet.workload(target.name)
     try:
-        body = await loadgen.fetch(port, loadgen.chat_request(port, model=SIM_MODEL, stream=False))
-        if b'"choices"' not in body:
-            raise RuntimeError(f"not a chat completion: {body[:300]!r}")
-        sse = await loadgen.fetch(port, loadgen.chat_request(port, model=SIM_MODEL, stream=True))
-        if b"data: [DONE]" not in sse:
-            raise RuntimeError(f"not an SSE stream ending in [DONE]: {sse[-300:]!r}")
+        await work.check(port, SIM_MODEL)  # a chat completion, or a Messages reply, whole and SSE
     except (RuntimeError, OSError) as exc:
         raise RuntimeError(f"{target.name} fails: {exc}\n{target.log_tail()}") from exc
-    plain = loadgen.chat_request(port, model=SIM_MODEL, stream=False)
+    plain = work.request(port, SIM_MODEL, stream=False)
     await loadgen.run_phase(port, plain, concurrency=32, requests=sizes.warmup)
     await loadgen.run_phase(port, plain, concurrency=1, requests=sizes.warmup // 4)
     if target.name == fleet.REDIS:
@@ -76,8 +72,9 @@ async def _measure(
 ) -> report.Metrics:
     """One round of the three phases; with `probe`, also the Redis work of the c=32 phase."""
     port = target.port
-    plain = loadgen.chat_request(port, model=SIM_MODEL, stream=False)
-    streamed = loadgen.chat_request(port, model=SIM_MODEL, stream=True)
+    work = fleet.workload(target.name)
+    plain = work.request(port, SIM_MODEL, stream=False)
+    streamed = work.request(port, SIM_MODEL, stream=True)
     c1 = await loadgen.run_phase(port, plain, concurrency=1, requests=sizes.c1)
     idle = redis0 = None
     if probe is not None:  # one idle second: the background rate (refresh loop, other clients)
@@ -116,23 +113,23 @@ async def _measure(
 async def _run(
     children: dict[str, Child], sizes: Sizes, rounds: int, probe: redis_stats.Probe | None
 ) -> dict[str, report.Metrics]:
-    sim = children[fleet.DIRECT]
     for name, child in children.items():
         print(f"warming up {name} ...", flush=True)
         await _warm_up(child, sizes)
     per_target: dict[str, list[report.Metrics]] = {name: [] for name in children}
     for r in range(rounds):
         for name, child in children.items():  # interleaved: drift on a shared machine hits all
+            sim = children[fleet.direct_of(name)]  # its upstream, on the client core
             metrics = await _measure(child, sim, sizes, probe if name == fleet.REDIS else None)
             per_target[name].append(metrics)
             print(
-                f"round {r + 1}/{rounds} {name:<20} c1 p50 {metrics['c1_p50_ms']:.3f} ms  "
+                f"round {r + 1}/{rounds} {name:<27} c1 p50 {metrics['c1_p50_ms']:.3f} ms  "
                 f"{metrics['rps']:6.0f} req/s  {metrics['cpu_ms_per_req']:.3f} CPU ms/req",
                 flush=True,
             )
             if "redis_evalsha_per_req" in metrics:
                 print(
-                    f"{'':10}{name:<20} Redis: {metrics['redis_evalsha_per_req']:.3f} EVALSHA/req, "
+                    f"{'':10}{name:<27} Redis: {metrics['redis_evalsha_per_req']:.3f} EVALSHA/req, "
                     f"{metrics['redis_cmds_per_req']:.3f} commands/req, "
                     f"{metrics['redis_idle_cmds_per_s']:.1f} commands/s idle",
                     flush=True,
@@ -187,8 +184,8 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 def _names(targets: list[str], base: baseline.Baseline | None) -> list[str]:
-    """direct, the targets, and the baseline's gateway right after the current one."""
-    names = [fleet.DIRECT, *targets]
+    """The simulators, the targets, and the baseline's gateway right after the current one."""
+    names = [*fleet.directs(targets), *targets]
     if base is not None:
         at = names.index("gateway") + 1 if "gateway" in names else len(names)
         names.insert(at, base.name)
@@ -282,12 +279,16 @@ def _print(
     print(f"sizes per round: {meta['sizes']}; rounds: {args.rounds}; code: {meta['commit']}")
     if "baseline" in meta:
         print(f"baseline: {meta['baseline']}")
-    print("\n" + report.table(results))
+    print("\n" + report.table(results, fleet.direct_of))
     redis_table = redis_stats.table(results)
     if redis_table:
         print("\nRedis work per request, c=32 phase (`INFO` deltas on the shared server):\n")
         print(redis_table)
-    print("\n" + report.ratios(results))
+    print("\n" + report.ratios(results, fleet.direct_of))
+    messages = [name for name in (fleet.MESSAGES, fleet.TRANSLATED) if name in results]
+    against_chat = report.against_chat(results, "gateway", messages, fleet.direct_of)
+    if against_chat:
+        print(against_chat)
     versus = report.versus(results, "gateway", previous) if previous is not None else ""
     if versus:
         print(versus)

@@ -1,13 +1,20 @@
-"""Turn the measurements into the markdown table and the ratios against the aiohttp baseline."""
+"""Turn the measurements into the markdown table, the ratios against the aiohttp baseline, and
+the Messages targets against the gateway's chat."""
 
 from __future__ import annotations
 
 import statistics
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 Metrics = dict[str, float]
 DIRECT = "direct"
 BASELINE = "passthrough-aiohttp"
+CHAT_BAR = 1.2  # the Messages targets' aim: CPU/request within 1.2x of the gateway's chat
+
+
+def _direct(name: str) -> str:
+    return DIRECT
+
 
 COLUMNS = (
     "| target | added p50 c=1 | p50 / p99 c=1 | p50 / p99 c=32 | req/s c=32 "
@@ -29,12 +36,13 @@ def _added(value: float) -> str:
     return f"{value * 1000:+.0f} µs"
 
 
-def table(results: Mapping[str, Metrics]) -> str:
-    """One row per target; 'added' is the target's median minus the direct median."""
-    base = results[DIRECT]
+def table(results: Mapping[str, Metrics], direct_of: Callable[[str], str] = _direct) -> str:
+    """One row per target; 'added' is the target's median minus that of its simulator called
+    directly (`direct_of(target)`; a simulator's row is its own direct)."""
     lines = [COLUMNS, "|" + "---|" * (COLUMNS.count("|") - 1)]
     for name, m in results.items():
-        direct = name == DIRECT
+        direct = direct_of(name) == name
+        base = results[direct_of(name)]
         cells = [
             f"**{name}**" if name.startswith("gateway") else name,
             "—" if direct else _added(m["c1_p50_ms"] - base["c1_p50_ms"]),
@@ -52,18 +60,18 @@ def table(results: Mapping[str, Metrics]) -> str:
     return "\n".join(lines)
 
 
-def ratios(results: Mapping[str, Metrics]) -> str:
+def ratios(results: Mapping[str, Metrics], direct_of: Callable[[str], str] = _direct) -> str:
     """The aims of the issue, as ratios against the aiohttp pass-through."""
     if BASELINE not in results:
         return ""
     base = results[BASELINE]
     out = []
     for name, m in results.items():
-        if name in (DIRECT, BASELINE):
+        if name.startswith(DIRECT) or name == BASELINE:
             continue
         cpu = m["cpu_ms_per_req"] / base["cpu_ms_per_req"]
         rps = m["rps"] / base["rps"]
-        added = (m["c1_p50_ms"] - results[DIRECT]["c1_p50_ms"]) * 1000
+        added = _added_us(results, name, "c1_p50_ms", direct_of(name))
         out.append(
             f"- {name}: CPU/request {cpu:.2f}x the aiohttp pass-through "
             f"({1000 / m['cpu_ms_per_req']:.0f} req/s per core of CPU), "
@@ -89,3 +97,37 @@ def versus(results: Mapping[str, Metrics], new: str, old: str) -> str:
         f"added TTFB p50 {ttfb_a:.0f} vs {ttfb_b:.0f} µs ({ttfb_a - ttfb_b:+.0f} µs), "
         f"RSS {a['rss_mb']:.0f} vs {b['rss_mb']:.0f} MB"
     )
+
+
+def _added_us(results: Mapping[str, Metrics], name: str, key: str, direct: str) -> float:
+    return (results[name][key] - results[direct][key]) * 1000
+
+
+def against_chat(
+    results: Mapping[str, Metrics],
+    chat: str,
+    names: Sequence[str],
+    direct_of: Callable[[str], str] = _direct,
+) -> str:
+    """Each Messages target against the gateway's chat target of the same run; the bar is
+    CPU/request within CHAT_BAR times chat's. 'Added' is over each one's own simulator."""
+    if chat not in results:
+        return ""
+    c = results[chat]
+    chat_added = _added_us(results, chat, "c1_p50_ms", direct_of(chat))
+    chat_ttfb = _added_us(results, chat, "ttfb_p50_ms", direct_of(chat))
+    out = []
+    for name in names:
+        m = results[name]
+        cpu = m["cpu_ms_per_req"] / c["cpu_ms_per_req"]
+        verdict = "within" if cpu <= CHAT_BAR else "over"
+        added = _added_us(results, name, "c1_p50_ms", direct_of(name))
+        ttfb = _added_us(results, name, "ttfb_p50_ms", direct_of(name))
+        out.append(
+            f"- {name} vs {chat} (chat), same run: CPU/request {m['cpu_ms_per_req']:.3f} vs "
+            f"{c['cpu_ms_per_req']:.3f} ms (**{cpu:.2f}x**, {verdict} the {CHAT_BAR}x bar), "
+            f"throughput {m['rps']:.0f} vs {c['rps']:.0f} req/s ({m['rps'] / c['rps']:.2f}x), "
+            f"added p50 at c=1 {added:.0f} vs {chat_added:.0f} µs, "
+            f"added TTFB p50 {ttfb:.0f} vs {chat_ttfb:.0f} µs"
+        )
+    return "\n".join(out)

@@ -1,6 +1,6 @@
 """One server process of the benchmark: the simulator, a pass-through proxy or the gateway.
 
-    python -m bench.serve sim --port P
+    python -m bench.serve sim --port P [--dialect anthropic]
     python -m bench.serve passthrough-httpx --upstream http://127.0.0.1:P/v1 --port Q
     python -m bench.serve gateway --providers F --policies D --transport aiohttp --port Q
     python -m bench.serve gateway ... --redis-url redis://127.0.0.1:6379/0 --redis-prefix P
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
 
     from gateway.sim import VendorSpec
+    from gateway.sim.config import Dialect
 
 HOST = "127.0.0.1"
 SIM_MODEL = "m"
@@ -38,17 +39,26 @@ def default_http() -> str:
     return "httptools" if importlib.util.find_spec("httptools") else "h11"
 
 
-def sim_spec(port: int = 0) -> VendorSpec:
+def sim_spec(port: int = 0, dialect: Dialect = "openai") -> VendorSpec:
+    """The simulator of the benchmark; `anthropic`: an Anthropic-format vendor (/v1/messages)
+    with no key, as `providers_yaml` then points a `kind: anthropic` deployment at it."""
     from gateway.sim import VendorSpec
 
     # Answers at once: everything measured is the proxies' own cost.
-    return VendorSpec(port=port, models=[SIM_MODEL], ttft_ms=0, tokens_per_s=1e6, output_tokens=16)
+    return VendorSpec(
+        port=port,
+        dialect=dialect,
+        models=[SIM_MODEL],
+        ttft_ms=0,
+        tokens_per_s=1e6,
+        output_tokens=16,
+    )
 
 
-async def _serve_sim(port: int) -> None:
+async def _serve_sim(port: int, dialect: Dialect) -> None:
     from gateway.sim import SimVendor
 
-    vendor = SimVendor("sim", sim_spec(port), host=HOST)
+    vendor = SimVendor("sim", sim_spec(port, dialect), host=HOST)
     await vendor.start()
     try:
         await asyncio.Event().wait()
@@ -103,6 +113,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("kind", choices=KINDS)
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--dialect", choices=("openai", "anthropic"), default="openai")
     parser.add_argument("--upstream", help="OpenAI base URL (pass-through proxies)")
     parser.add_argument("--providers", type=Path, help="providers.yaml (gateway)")
     parser.add_argument("--policies", type=Path, help="policies folder (gateway)")
@@ -113,7 +124,7 @@ def main() -> None:
     parser.add_argument("--profile", type=Path, help="cProfile on SIGUSR1, written on SIGUSR2")
     args = parser.parse_args()
     if args.kind == "sim":
-        uvloop.run(_serve_sim(args.port))  # ends with SIGTERM
+        uvloop.run(_serve_sim(args.port, args.dialect))  # ends with SIGTERM
         return
 
     import uvicorn
