@@ -8,8 +8,8 @@ from typing import Any
 
 from gateway.config.runtime import Deployment, Pool
 from gateway.settings import Settings
-from gateway.upstream.http_client import make_transport
 from gateway.upstream.pool import PoolUpstream
+from gateway.upstream.transport import make_transport
 
 _BASE = Deployment(
     id="p/m",

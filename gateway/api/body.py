@@ -10,10 +10,13 @@ from typing import Any
 import orjson
 
 from gateway.config.policies import Strategy
+from gateway.core.caller import ANONYMOUS, Caller
 from gateway.core.operation import Operation
 from gateway.core.prompt import Prompt, PromptError, read_prompt
 from gateway.errors import InvalidRequest
 from gateway.routing.policy import NO_HINTS, Hints
+from gateway.routing.request import GatewayRequest
+from gateway.routing.scoring import Demand
 
 IMAGE_TOKENS = 85  # a low-detail image, OpenAI's published floor
 # JSON parsing accepts 1024 levels, re-encoding for the vendor only 254: refuse at the edge,
@@ -96,6 +99,83 @@ def prompt_checked(op: Operation, body: dict[str, Any]) -> Prompt:
 def prompt_tokens_estimate(prompt: Prompt) -> int:
     """The fast path's estimate: chars/4, a floor per image, ids as they are."""
     return prompt.chars // 4 + prompt.images * IMAGE_TOKENS + prompt.token_ids + 1
+
+
+@dataclass(frozen=True, slots=True)
+class Meta:
+    """What the endpoint knows of a request besides its body."""
+
+    request_id: str
+    received: float  # perf_counter when it arrived
+    caller: Caller = ANONYMOUS
+    policy: str | None = None  # the x-gateway-policy header
+    headers: Mapping[str, str] = field(default_factory=dict)  # forwarded to its own vendors
+
+
+@dataclass(frozen=True, slots=True)
+class Checked:
+    body: dict[str, Any]
+    model: str
+    prompt: Prompt
+
+
+def read(raw: bytes, op: Operation, fields: Fields) -> Checked:
+    """How every dialect starts: a JSON object, a model name, the field types, the prompt."""
+    body = load_object(raw)
+    model = model_of(body)
+    fields.check(body)
+    return Checked(body, model, prompt_checked(op, body))
+
+
+def request(
+    op: Operation,
+    checked: Checked,
+    meta: Meta,
+    *,
+    output_tokens: int,
+    stream: bool,
+    client_wants_usage: bool,
+    untranslatable: tuple[str, str] | None = None,
+) -> GatewayRequest:
+    """The GatewayRequest of a checked body (the `gateway` hints taken out of it)."""
+    body, prompt = checked.body, checked.prompt
+    return GatewayRequest(
+        operation=op,
+        endpoint=op.endpoint,
+        model=checked.model,
+        body=body,
+        stream=stream,
+        client_wants_usage=client_wants_usage,
+        demand=Demand(
+            prompt_tokens=prompt_tokens_estimate(prompt),
+            output_tokens=output_tokens,
+            capabilities=capabilities(body, prompt),
+        ),
+        prompt=prompt,
+        request_id=meta.request_id,
+        received=meta.received,
+        caller=meta.caller,
+        hints=hints_of(body),
+        policy=meta.policy,
+        headers=meta.headers,
+        untranslatable=untranslatable,
+    )
+
+
+def capabilities(body: Mapping[str, Any], prompt: Prompt) -> frozenset[str]:
+    """What a deployment must be capable of (tools, vision, json_mode), in any dialect."""
+    caps = set()
+    if body.get("tools"):
+        caps.add("tools")
+    if prompt.images:
+        caps.add("vision")
+    fmt = body.get("response_format")  # chat
+    text = body.get("text")  # Responses: text.format
+    if isinstance(text, dict):
+        fmt = text.get("format")
+    if isinstance(fmt, dict) and fmt.get("type") in ("json_object", "json_schema"):
+        caps.add("json_mode")
+    return frozenset(caps)
 
 
 def hints_of(body: dict[str, Any]) -> Hints:

@@ -9,6 +9,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from gateway.api.auth import authenticate
+from gateway.api.body import Meta
 from gateway.api.endpoint import read_body
 from gateway.api.messages_errors import render_messages_error
 from gateway.api.messages_request import parse_count_tokens
@@ -29,13 +30,8 @@ async def _count(scope: Scope, receive: Receive, send: Send) -> None:
     try:
         state, caller = authenticate(scope, x_api_key=True)
         headers = {k.decode(): v.decode("latin-1") for k, v in scope["headers"] if k in FORWARD}
-        req = parse_count_tokens(
-            await read_body(receive),
-            request_id=scope[ID_KEY],
-            received=scope[T0_KEY],
-            caller=caller,
-            headers=headers,
-        )
+        meta = Meta(scope[ID_KEY], scope[T0_KEY], caller, headers=headers)
+        req = parse_count_tokens(await read_body(receive), meta)
         tokens, source = await state.router.count_tokens(req)
     except GatewayError as exc:
         await render_messages_error(exc)(scope, receive, send)

@@ -13,18 +13,17 @@ import asyncio
 import logging
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Protocol
 
 import anyio
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
 from gateway.api.auth import authenticate
+from gateway.api.body import Meta
 from gateway.api.request_context import ID_KEY, T0_KEY
 from gateway.api.state import AppState
-from gateway.core.caller import Caller
 from gateway.errors import GatewayError
 from gateway.routing.explain import summary
 from gateway.routing.request import GatewayRequest, Served
@@ -36,17 +35,7 @@ _SANE = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 ARM_AFTER_S = 0.1  # a request still running after this watches for its client leaving
 
 
-class Parser(Protocol):
-    def __call__(
-        self,
-        raw: bytes,
-        *,
-        request_id: str,
-        received: float,
-        caller: Caller,
-        policy: str | None,
-        headers: Mapping[str, str],
-    ) -> GatewayRequest: ...
+Parser = Callable[[bytes, Meta], GatewayRequest]  # a dialect: body bytes in, request out
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,14 +73,9 @@ class Endpoint:
             k.decode(): v.decode("latin-1") for k, v in scope["headers"] if k in self._wanted
         }
         t0: float = scope[T0_KEY]
-        req = dialect.parse(
-            await read_body(receive),
-            request_id=scope[ID_KEY],
-            received=t0,
-            caller=caller,
-            policy=headers.get("x-gateway-policy"),
-            headers={k: v for k, v in headers.items() if k.encode() in dialect.forward},
-        )
+        forward = {k: v for k, v in headers.items() if k.encode() in dialect.forward}
+        meta = Meta(scope[ID_KEY], t0, caller, headers.get("x-gateway-policy"), forward)
+        req = dialect.parse(await read_body(receive), meta)
         session = headers.get("x-claude-code-session-id") or headers.get("x-session-id")
         if session is not None and _SANE.match(session):
             req = replace(req, session=session)

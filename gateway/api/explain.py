@@ -7,6 +7,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from gateway.api.auth import authenticate
+from gateway.api.body import Meta
 from gateway.api.chat_request import parse_chat
 from gateway.api.request_context import ID_KEY, T0_KEY
 from gateway.routing.explain import explain
@@ -17,13 +18,9 @@ router = APIRouter()
 @router.post("/v1/route/explain")
 async def route_explain(request: Request) -> Response:
     state, caller = authenticate(request.scope)
-    chat = parse_chat(
-        await request.body(),
-        request_id=request.scope[ID_KEY],
-        received=request.scope[T0_KEY],
-        caller=caller,
-        policy=request.headers.get("x-gateway-policy"),
-    )
+    policy = request.headers.get("x-gateway-policy")
+    meta = Meta(request.scope[ID_KEY], request.scope[T0_KEY], caller, policy)
+    chat = parse_chat(await request.body(), meta)
     route = state.router.resolve(chat)
     body = explain(route, state.router.rank(chat, route))
     return Response(orjson.dumps(body), media_type="application/json")

@@ -4,18 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from gateway.api.body import (
-    Fields,
-    hints_of,
-    load_object,
-    model_of,
-    prompt_checked,
-    prompt_tokens_estimate,
-)
-from gateway.core.caller import ANONYMOUS, Caller
+from gateway.api.body import Fields, Meta, read, request
 from gateway.core.operation import Operation
 from gateway.routing.request import GatewayRequest
-from gateway.routing.scoring import Demand
 
 FIELDS = Fields(
     ints=("max_output_tokens", "top_logprobs"),
@@ -39,44 +30,16 @@ FIELDS = Fields(
 )
 
 
-def parse_responses(
-    raw: bytes,
-    *,
-    request_id: str,
-    received: float,
-    caller: Caller = ANONYMOUS,
-    policy: str | None = None,
-    headers: Mapping[str, str] | None = None,  # (no client header goes to these vendors)
-) -> GatewayRequest:
-    body = load_object(raw)
-    model = model_of(body)
-    FIELDS.check(body)
-    prompt = prompt_checked(Operation.RESPONSES, body)
-    caps = {"tools"} if body.get("tools") else set()
-    if prompt.images:
-        caps.add("vision")
-    text = body.get("text")
-    fmt = text.get("format") if isinstance(text, dict) else None
-    if isinstance(fmt, dict) and fmt.get("type") in ("json_schema", "json_object"):
-        caps.add("json_mode")
-    return GatewayRequest(
-        operation=Operation.RESPONSES,
-        endpoint=Operation.RESPONSES.endpoint,
-        model=model,
-        body=body,
+def parse_responses(raw: bytes, meta: Meta) -> GatewayRequest:
+    checked = read(raw, Operation.RESPONSES, FIELDS)
+    body = checked.body
+    return request(
+        Operation.RESPONSES,
+        checked,
+        meta,
+        output_tokens=body.get("max_output_tokens") or 0,
         stream=body.get("stream") is True,
         client_wants_usage=True,  # response.completed carries it for every client
-        demand=Demand(
-            prompt_tokens=prompt_tokens_estimate(prompt),
-            output_tokens=body.get("max_output_tokens") or 0,
-            capabilities=frozenset(caps),
-        ),
-        prompt=prompt,
-        request_id=request_id,
-        received=received,
-        caller=caller,
-        hints=hints_of(body),
-        policy=policy,
         untranslatable=untranslatable(body),
     )
 

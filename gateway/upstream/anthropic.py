@@ -19,9 +19,10 @@ import orjson
 from gateway.core.usage import CLAMPED, MAX_TOKENS, Usage, token_count
 from gateway.errors import UpstreamProtocolError
 from gateway.upstream.base import Call, Reply
-from gateway.upstream.http_client import HttpUpstream, Response, Transport
+from gateway.upstream.http_client import HttpUpstream
 from gateway.upstream.sse import data_of
 from gateway.upstream.sse_stream import SseStream
+from gateway.upstream.transport import Response, Transport
 
 ANTHROPIC_VERSION = "2023-06-01"
 _NOT_COUNTED = frozenset({"max_tokens", "stream", "temperature", "top_p", "top_k", "metadata"})
@@ -174,21 +175,11 @@ class AnthropicUpstream(HttpUpstream):
     async def open_stream(self, call: Call) -> SseStream:
         started = time.perf_counter()
         response = await self._send(call, started)
-        await self._check_stream(response)
-        stream = SseStream(
-            response,
-            MESSAGES_EVENTS,
-            headers=_hints(response.headers),
-            strip_usage=False,  # Messages streams carry usage inside events clients expect
-            started=started,
-            resume=call.resume,
+        hints = _hints(response.headers)
+        # Messages streams carry their usage inside events clients expect: nothing is hidden.
+        return await self._stream(
+            response, MESSAGES_EVENTS, hints, call, started, strip_usage=False
         )
-        try:
-            await stream.prime()
-        except BaseException:
-            await stream.aclose()
-            raise
-        return stream
 
     async def _send(self, call: Call, started: float) -> Response:
         body: dict[str, Any] = dict(call.body)

@@ -3,37 +3,23 @@ that respx mocks), timeouts, a capped read, and one mapping of transport and sta
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from typing import Any
 
 import httpx
 import orjson
 
 from gateway.errors import (
-    UpstreamConnectError,
-    UpstreamError,
     UpstreamProtocolError,
     UpstreamStatusError,
-    UpstreamTimeout,
 )
-from gateway.upstream.aiohttp_native import NativeResponse, NativeTransport
+from gateway.upstream.aiohttp_native import NativeTransport
 from gateway.upstream.base import Call
 from gateway.upstream.redact import redact
+from gateway.upstream.sse_stream import SseDialect, SseStream
+from gateway.upstream.transport import Response, Transport, map_transport_error
 
-TransportName = Literal["aiohttp", "httpx"]
-Transport = httpx.AsyncBaseTransport | NativeTransport
-Response = httpx.Response | NativeResponse
 MAX_REPLY_BYTES = 64 * 1024 * 1024  # a whole (non-streamed) reply; past it: a broken vendor
-
-
-def make_transport(name: TransportName, max_connections: int) -> Transport:
-    if name == "aiohttp":
-        return NativeTransport(max_connections)
-    limits = httpx.Limits(
-        max_connections=max_connections, max_keepalive_connections=max_connections
-    )
-    return httpx.AsyncHTTPTransport(limits=limits)
 
 
 class HttpUpstream:
@@ -99,17 +85,40 @@ class HttpUpstream:
         except orjson.JSONDecodeError:
             raise UpstreamProtocolError("upstream returned a body that is not JSON") from None
 
-    async def _check_stream(self, response: Response) -> None:
-        """A stream that opened with an error status: read its body and raise it."""
-        if response.status_code < 400:
-            return
+    async def _stream(
+        self,
+        response: Response,
+        dialect: SseDialect,
+        hints: Mapping[str, str],
+        call: Call,
+        started: float,
+        *,
+        strip_usage: bool,
+    ) -> SseStream:
+        """The opened stream, primed to its first event (until then failover is possible); an
+        error status raised with the vendor's body."""
+        if response.status_code >= 400:
+            try:
+                content = await read_capped(response)
+            except (httpx.HTTPError, UpstreamProtocolError):
+                content = b""
+            finally:
+                await response.aclose()
+            raise status_error(response.status_code, content, response.headers, self._secrets)
+        stream = SseStream(
+            response,
+            dialect,
+            headers=hints,
+            strip_usage=strip_usage,
+            started=started,
+            resume=call.resume,
+        )
         try:
-            content = await read_capped(response)
-        except (httpx.HTTPError, UpstreamProtocolError):
-            content = b""
-        finally:
-            await response.aclose()
-        raise status_error(response.status_code, content, response.headers, self._secrets)
+            await stream.prime()
+        except BaseException:
+            await stream.aclose()
+            raise
+        return stream
 
     def _timeouts(self, call: Call) -> dict[str, float]:
         if call.connect_timeout_s is None and call.read_timeout_s is None:
@@ -150,16 +159,6 @@ async def read_capped(response: Response) -> bytes:
             raise UpstreamProtocolError("upstream reply is over the size limit")
         parts.append(chunk)
     return b"".join(parts)
-
-
-def map_transport_error(exc: httpx.HTTPError, started: float) -> UpstreamError:
-    """Foreign exceptions mapped by type, once, here (aiohttp's arrive as httpx's)."""
-    elapsed = time.perf_counter() - started
-    if isinstance(exc, httpx.TimeoutException):
-        return UpstreamTimeout(f"upstream timed out after {elapsed:.1f}s")
-    return UpstreamConnectError(
-        f"upstream connection failed: {type(exc.__cause__ or exc).__name__}"
-    )
 
 
 def status_error(

@@ -12,9 +12,10 @@ from gateway.core.operation import Operation
 from gateway.core.usage import Usage
 from gateway.errors import UpstreamProtocolError
 from gateway.upstream.base import Call, Reply
-from gateway.upstream.http_client import HttpUpstream, Response, Transport, picked
+from gateway.upstream.http_client import HttpUpstream, picked
 from gateway.upstream.sse import DONE, data_of, delta_text, error_event, parse_usage, usage_of
 from gateway.upstream.sse_stream import SseDialect, SseStream
+from gateway.upstream.transport import Response, Transport
 
 # What an OpenAI-compatible server serves: operation -> (path under base_url, the key its reply
 # must carry). A new OpenAI-style operation is one line here.
@@ -129,21 +130,10 @@ class OpenAICompatUpstream(HttpUpstream):
     async def open_stream(self, call: Call) -> SseStream:
         started = time.perf_counter()
         response = await self._send(call, started)
-        await self._check_stream(response)
-        stream = SseStream(
-            response,
-            _STREAM_DIALECTS.get(call.operation, OPENAI_CHUNKS),
-            headers=picked(response.headers, RATE_HEADERS),
-            strip_usage=not call.client_wants_usage,
-            started=started,
-            resume=call.resume,
-        )
-        try:
-            await stream.prime()
-        except BaseException:
-            await stream.aclose()
-            raise
-        return stream
+        dialect = _STREAM_DIALECTS.get(call.operation, OPENAI_CHUNKS)
+        hints = picked(response.headers, RATE_HEADERS)
+        strip = not call.client_wants_usage
+        return await self._stream(response, dialect, hints, call, started, strip_usage=strip)
 
     async def _send(self, call: Call, started: float) -> Response:
         url = self._urls.get(call.operation)

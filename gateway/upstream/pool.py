@@ -21,11 +21,11 @@ from gateway.core.pool_sharing import PeerLoad, ReplicaSlots
 from gateway.core.usage import Usage
 from gateway.errors import UpstreamConnectError, UpstreamError, UpstreamStatusError, UpstreamTimeout
 from gateway.upstream.base import Call, Reply, StreamReply
-from gateway.upstream.http_client import Transport
 from gateway.upstream.openai_compat import OpenAICompatUpstream
 from gateway.upstream.pool_affinity import PREFIX_CHARS, AffinityTable, prefix_key
 from gateway.upstream.pool_metrics import ReplicaLoad, has_metrics
 from gateway.upstream.replica import Capacity, ReplicaState, best_ttft_s, calibrate, choose
+from gateway.upstream.transport import Transport
 
 DEFAULT_SERVICE_S = 1.0  # a request's duration on a replica until one is measured
 DEFAULT_PROMPT_TOKENS = 500  # typical prompt for the pool's prediction until one is seen

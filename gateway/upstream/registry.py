@@ -8,9 +8,9 @@ from gateway.config.runtime import Config, Deployment
 from gateway.settings import Settings
 from gateway.upstream.anthropic import AnthropicUpstream
 from gateway.upstream.base import Upstream
-from gateway.upstream.http_client import make_transport
 from gateway.upstream.openai_compat import OpenAICompatUpstream
 from gateway.upstream.pool import PoolUpstream
+from gateway.upstream.transport import make_transport
 
 Factory = Callable[[Deployment, Settings, Mapping[str, str]], Upstream]
 

@@ -15,8 +15,8 @@ import httpx
 
 from gateway.core.usage import Usage
 from gateway.errors import UpstreamProtocolError
-from gateway.upstream.http_client import Response, map_transport_error
 from gateway.upstream.sse import EventSplitter, sse_lines_only, well_formed
+from gateway.upstream.transport import Response, map_transport_error
 
 
 class SseDialect(Protocol):

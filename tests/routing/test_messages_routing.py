@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 import pytest
 
+from gateway.api.body import Meta
 from gateway.api.messages_request import parse_messages
 from gateway.core.operation import Operation
 from gateway.core.usage import Usage
@@ -30,12 +31,8 @@ def messages(**fields: Any) -> GatewayRequest:
         "messages": [{"role": "user", "content": "Say hello"}],
         **fields,
     }
-    return parse_messages(
-        orjson.dumps(body),
-        request_id="r1",
-        received=time.perf_counter(),
-        headers={"anthropic-version": "2023-06-01"},
-    )
+    meta = Meta("r1", time.perf_counter(), headers={"anthropic-version": "2023-06-01"})
+    return parse_messages(orjson.dumps(body), meta)
 
 
 async def test_a_messages_request_on_a_chat_deployment_is_translated_both_ways() -> None:

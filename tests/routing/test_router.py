@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 import pytest
 
+from gateway.api.body import Meta
 from gateway.api.chat_request import parse_chat
 from gateway.config.policies import Strategy
 from gateway.config.runtime import Config, Deployment, Route, ScopeLimit
@@ -92,7 +93,7 @@ def request(*, stream: bool = False) -> GatewayRequest:
     body: dict[str, Any] = {"model": "chat", "messages": MESSAGES, "max_tokens": 16}
     if stream:
         body["stream"] = True
-    return parse_chat(orjson.dumps(body), request_id="req-1", received=time.perf_counter())
+    return parse_chat(orjson.dumps(body), Meta("req-1", time.perf_counter()))
 
 
 async def test_failover_walks_the_candidates_in_order() -> None:

@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 import pytest
 
+from gateway.api.body import Meta
 from gateway.api.chat_request import parse_chat
 from gateway.core.operation import Operation
 from gateway.core.prompt import prompt_of
@@ -36,7 +37,7 @@ BAD_KEY = {"error": {"message": "Incorrect API key provided.", "code": "invalid_
 
 def chat(**fields: Any) -> Any:
     body = {"model": "chat", "messages": [{"role": "user", "content": "hi"}], **fields}
-    return parse_chat(orjson.dumps(body), request_id="r", received=time.perf_counter())
+    return parse_chat(orjson.dumps(body), Meta("r", time.perf_counter()))
 
 
 async def test_a_content_refusal_403_does_not_take_the_provider_out() -> None:

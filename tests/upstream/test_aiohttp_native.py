@@ -9,8 +9,8 @@ from gateway.errors import UpstreamConnectError, UpstreamTimeout
 from gateway.sim import VendorSpec, run_sim
 from gateway.sim.config import SimConfig
 from gateway.upstream.base import Call
-from gateway.upstream.http_client import make_transport
 from gateway.upstream.openai_compat import OpenAICompatUpstream
+from gateway.upstream.transport import make_transport
 from tests.redis_servers import free_port
 
 BODY = {"messages": [{"role": "user", "content": "hi"}]}

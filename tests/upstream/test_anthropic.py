@@ -15,7 +15,7 @@ from gateway.errors import UpstreamStatusError
 from gateway.state.quota import header_headroom
 from gateway.upstream.anthropic import AnthropicUpstream, messages_usage
 from gateway.upstream.base import Call
-from gateway.upstream.http_client import make_transport
+from gateway.upstream.transport import make_transport
 from tests.upstream.test_openai_compat import Chunked
 
 URL = "http://vendor.test/v1/messages"

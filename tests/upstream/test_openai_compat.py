@@ -15,8 +15,8 @@ from gateway.errors import (
     UpstreamTimeout,
 )
 from gateway.upstream.base import Call
-from gateway.upstream.http_client import make_transport
 from gateway.upstream.openai_compat import OpenAICompatUpstream
+from gateway.upstream.transport import make_transport
 
 URL = "http://vendor.test/v1/chat/completions"
 BODY = {"model": "public-name", "messages": [{"role": "user", "content": "hi"}], "temperature": 0.2}
