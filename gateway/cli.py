@@ -19,6 +19,7 @@ from gateway.config.yamlsrc import ConfigError
 from gateway.ledger import commands as ledger_commands
 from gateway.ledger.database import LedgerConfigError
 from gateway.settings import Settings
+from gateway.tenancy import commands as tenancy_commands
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 
@@ -165,6 +166,8 @@ app.command()(ledger_commands.spend)
 ledger_app = typer.Typer(no_args_is_help=True, help="Spend ledger maintenance.")
 ledger_app.command()(ledger_commands.prune)
 app.add_typer(ledger_app, name="ledger")
+app.add_typer(tenancy_commands.keys_app, name="keys")
+app.add_typer(tenancy_commands.teams_app, name="teams")
 
 
 def main() -> None:
