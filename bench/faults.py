@@ -96,6 +96,7 @@ async def start(stack: AsyncExitStack, name: str, workdir: Path) -> Running:
         ledger_spool_dir=workdir / "spool",
         watch_config=False,
         log_level="warning",
+        auth=False,  # loopback benchmark
     )
     url = await stack.enter_async_context(serve_in_loop(create_app(settings, env={})))
     limits = httpx.Limits(max_connections=500, max_keepalive_connections=500)

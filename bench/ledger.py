@@ -122,7 +122,7 @@ async def latency_round(
     async with run_sim(SimConfig(vendors={"a": spec})) as vendors:
         (tmp / "providers.yaml").write_text(providers_yaml(vendors, {"a": SimPrice(1.0, 2.0)}))
         (tmp / "policies").mkdir(exist_ok=True)
-        settings = Settings(providers=tmp / "providers.yaml", policies=tmp / "policies")
+        settings = Settings(providers=tmp / "providers.yaml", policies=tmp / "policies", auth=False)
         app = create_app(settings, env={}, ledger=ledger)
         async with serve_in_loop(app) as url, httpx.AsyncClient(base_url=url) as http:
             total: list[float] = []

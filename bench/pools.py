@@ -116,6 +116,7 @@ def gateway_settings(name: str, workdir: Path) -> list[Settings]:
             explore_rate=0.0,
             watch_config=False,
             log_level="warning",
+            auth=False,  # loopback benchmark
         )
         for i in range(count)
     ]

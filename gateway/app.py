@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from starlette.routing import Route
 
 from gateway.api import admin, errors, explain, health, openai_routes
+from gateway.api.auth import check_bind
 from gateway.api.body_limit import BodyLimit
 from gateway.api.chat_request import parse_chat
 from gateway.api.completions_request import parse_completions
@@ -51,6 +52,7 @@ def create_app(
     store: Store | None = None,
 ) -> FastAPI:
     settings = settings or Settings()
+    check_bind(settings)  # before anything binds: open or unmanageable on a network is refused
     env = os.environ if env is None else env
     # Load now, not in the lifespan: a bad file must stop `serve` before it binds a port.
     config = config or load_config(settings.providers, settings.policies, env)

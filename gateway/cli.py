@@ -63,6 +63,12 @@ def serve(
             help="apply pending ledger migrations first [env GATEWAY_LEDGER_MIGRATE]",
         ),
     ] = None,
+    no_auth: Annotated[
+        bool,
+        typer.Option(
+            "--no-auth", help="accept requests without a key (loopback binds only) [GATEWAY_AUTH]"
+        ),
+    ] = False,
 ) -> None:
     """Run the gateway."""
     import uvicorn
@@ -77,13 +83,14 @@ def serve(
         port=port,
         workers=workers,
         ledger_migrate=migrate,
+        auth=False if no_auth else None,
     )
     _configure_logging(settings.log_level)
     try:
         application = create_app(settings)  # validates the config before binding a port
     except ConfigError as exc:
         _fail(exc)
-    except LedgerConfigError as exc:
+    except (LedgerConfigError, ValueError) as exc:  # ValueError: an unsafe bind (auth)
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         raise typer.Exit(2) from None
     # Schema checked (or migrated) once here, not by every worker, and before binding a port.

@@ -200,6 +200,7 @@ async def run_demo(*, total: int, concurrency: int, keep: bool, port: int) -> No
                 policies=Path(tmp) / "policies",
                 database_url=f"sqlite:///{Path(tmp) / 'ledger.db'}",
                 ledger_spool_dir=Path(tmp) / "spool",
+                auth=False,  # a loopback demo: any client may try it
             )
             listing = ", ".join(f"{n} {v.base_url}" for n, v in vendors.items())
             console.print(f"[bold]Simulated vendors:[/] {listing}")

@@ -3,6 +3,7 @@
 GatewayError                      status  type                      retryable
 ├── InvalidRequest                400     invalid_request_error     no
 ├── AuthenticationError           401     authentication_error      no
+├── ModelNotAllowed               403     invalid_request_error     no
 ├── ModelNotFound                 404     invalid_request_error     no
 ├── PayloadTooLarge               413     invalid_request_error     no
 ├── RateLimited                   429     rate_limit_exceeded       no (all candidates exhausted)
@@ -63,6 +64,12 @@ class AuthenticationError(GatewayError):
     status = 401
     type = "authentication_error"
     code = "invalid_api_key"
+
+
+class ModelNotAllowed(GatewayError):
+    status = 403
+    type = "invalid_request_error"
+    code = "model_not_allowed"
 
 
 class ModelNotFound(GatewayError):

@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     # Apply pending migrations at start-up. Unset: yes for a SQLite file, no for Postgres.
     ledger_migrate: bool | None = None
     master_key: str | None = Field(default=None, repr=False)
+    # Clients present a key: the master key or a `gw-` key (`gateway keys create`). Off
+    # (`--no-auth`) only on a loopback bind: the demo and local experiments.
+    auth: bool = True
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     # aiohttp is the measured-faster transport (bench/README.md); "httpx" is httpx's own.

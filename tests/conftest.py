@@ -72,6 +72,8 @@ def fleet(tmp_path: Path) -> FleetFactory:
                 (policies_dir / "test.yaml").write_text(policies)
             # Without an injected ledger the app builds its own: keep its files in tmp_path.
             settings.setdefault("database_url", f"sqlite:///{tmp_path / 'gateway.db'}")
+            # Open on loopback unless the test sets a master key (auth is its subject then).
+            settings.setdefault("auth", "master_key" in settings)
             settings.setdefault("ledger_spool_dir", tmp_path / "spool")
             conf = Settings(providers=providers_file, policies=policies_dir, **settings)  # type: ignore[arg-type]
             keys = {**api_key_envs(vendors), **(env or {})}  # anthropic vendors' keys by env

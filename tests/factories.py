@@ -71,5 +71,6 @@ def gateway_settings(workdir: Path, **fields: Any) -> Settings:
         "database_url": f"sqlite:///{workdir / 'ledger.db'}",
         "ledger_spool_dir": workdir / "spool",
         "watch_config": False,
+        "auth": "master_key" in fields,  # open on loopback unless the test is about auth
     }
     return Settings(**{**base, **fields})

@@ -42,6 +42,7 @@ def gateway_processes(count: int, env: Mapping[str, str], workdir: Path) -> Iter
                 "GATEWAY_DATABASE_URL": f"sqlite:///{workdir / f'ledger-{i}.db'}",
                 "GATEWAY_LEDGER_SPOOL_DIR": str(workdir / f"spool-{i}"),
                 "GATEWAY_LOG_LEVEL": "warning",
+                "GATEWAY_AUTH": env.get("GATEWAY_AUTH", "false"),  # loopback test gateways
                 **env,
             }
             with (workdir / f"gateway-{i}.log").open("wb") as log:

@@ -8,7 +8,7 @@ import orjson
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from gateway.api.auth import authenticate
+from gateway.api.auth import authenticate, check_model
 from gateway.api.body import Meta
 from gateway.api.endpoint import read_body
 from gateway.api.messages_errors import render_messages_error
@@ -32,6 +32,7 @@ async def _count(scope: Scope, receive: Receive, send: Send) -> None:
         headers = {k.decode(): v.decode("latin-1") for k, v in scope["headers"] if k in FORWARD}
         meta = Meta(scope[ID_KEY], scope[T0_KEY], caller, headers=headers)
         req = parse_count_tokens(await read_body(receive), meta)
+        check_model(caller, req.model)
         tokens, source = await state.router.count_tokens(req)
     except GatewayError as exc:
         await render_messages_error(exc)(scope, receive, send)

@@ -20,7 +20,7 @@ import anyio
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
-from gateway.api.auth import authenticate
+from gateway.api.auth import authenticate, check_model
 from gateway.api.body import Meta
 from gateway.api.request_context import ID_KEY, T0_KEY
 from gateway.api.state import AppState
@@ -76,6 +76,7 @@ class Endpoint:
         forward = {k: v for k, v in headers.items() if k.encode() in dialect.forward}
         meta = Meta(scope[ID_KEY], t0, caller, headers.get("x-gateway-policy"), forward)
         req = dialect.parse(await read_body(receive), meta)
+        check_model(caller, req.model)
         session = headers.get("x-claude-code-session-id") or headers.get("x-session-id")
         if session is not None and _SANE.match(session):
             req = replace(req, session=session)

@@ -14,7 +14,7 @@ router = APIRouter()
 
 @router.get("/v1/models")
 async def list_models(request: Request) -> Response:
-    state, _ = authenticate(request.scope)
+    state, caller = authenticate(request.scope)
     config = state.router.config
     served: dict[str, frozenset[str]] = {
         name: frozenset().union(*(_serves(d.operations) for d in route.targets))
@@ -31,6 +31,7 @@ async def list_models(request: Request) -> Response:
             "operations": sorted(ops),  # what it answers here, natively or translated
         }
         for name, ops in served.items()
+        if caller.may_use(name)  # a key sees only the models it may use
     ]
     return Response(orjson.dumps({"object": "list", "data": data}), media_type="application/json")
 

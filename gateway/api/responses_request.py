@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from gateway.api.body import Fields, Meta, read, request
 from gateway.core.operation import Operation
+from gateway.dialects.responses_chat import Untranslatable, request_to_chat
 from gateway.routing.request import GatewayRequest
 
 FIELDS = Fields(
@@ -40,10 +42,15 @@ def parse_responses(raw: bytes, meta: Meta) -> GatewayRequest:
         output_tokens=body.get("max_output_tokens") or 0,
         stream=body.get("stream") is True,
         client_wants_usage=True,  # response.completed carries it for every client
-        untranslatable=untranslatable(body),
+        untranslatable=untranslatable(body, checked.model),
     )
 
 
-def untranslatable(body: Mapping[str, object]) -> tuple[str, str] | None:
-    """Why a chat deployment could not serve it (translation lands with its dialect module)."""
-    return ("the Responses API is served only where it is native", "model")
+def untranslatable(body: Mapping[str, Any], model: str) -> tuple[str, str] | None:
+    """Why a chat deployment could not serve it (stateful or built-in features), learnt once
+    here so routing keeps it off deployments that would translate."""
+    try:
+        request_to_chat(body, upstream_model=model)
+    except Untranslatable as exc:
+        return exc.message, exc.param
+    return None

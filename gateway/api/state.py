@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
+from gateway.core.caller import Caller
 from gateway.reload import Reloader
 from gateway.routing.router import Router
 from gateway.settings import Settings
 from gateway.state.store import Store
+
+
+class KeyLookup(Protocol):
+    def caller(self, key: str) -> Caller | None:
+        """The caller a `gw-` key stands for; None for an unknown, revoked or expired key."""
+        ...
 
 
 @dataclass(slots=True)
@@ -16,3 +24,4 @@ class AppState:
     router: Router
     store: Store
     reloader: Reloader
+    keys: KeyLookup | None = None  # the key directory (None: no key store opened)

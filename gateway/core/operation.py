@@ -31,7 +31,10 @@ class Operation(StrEnum):
 
 # An operation a deployment does not serve natively, served through another, translated by
 # gateway.dialects: one line per translation.
-VIA: dict[Operation, Operation] = {Operation.MESSAGES: Operation.CHAT}
+VIA: dict[Operation, Operation] = {
+    Operation.MESSAGES: Operation.CHAT,
+    Operation.RESPONSES: Operation.CHAT,
+}
 
 
 def served_as(op: Operation, native: frozenset[str]) -> Operation | None:

@@ -5,15 +5,17 @@ this module applies it to the request path's types). One entry per translation i
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any, Protocol
 
 import orjson
 
 from gateway.core.operation import Operation
 from gateway.core.usage import Usage
-from gateway.dialects.messages_chat import reply_from_chat, request_to_chat
-from gateway.dialects.messages_chat_stream import StreamFromChat
+from gateway.dialects import messages_chat, responses_chat
+from gateway.dialects.messages_chat_stream import StreamFromChat as MessagesEvents
+from gateway.dialects.responses_chat_stream import StreamFromChat as ResponsesEvents
 from gateway.errors import UpstreamProtocolError
 from gateway.routing.request import GatewayRequest
 from gateway.upstream.base import Reply, StreamReply
@@ -28,39 +30,82 @@ class Translation(Protocol):
     def stream(self, stream: StreamReply, req: GatewayRequest) -> StreamReply: ...
 
 
+class EventTranslator(Protocol):
+    """A dialect's stream built from chat chunks (gateway.dialects' StreamFromChat classes)."""
+
+    def start(self) -> list[bytes]: ...
+
+    def feed(self, chunk: Mapping[str, Any]) -> list[bytes]: ...
+
+    def finish(self) -> list[bytes]: ...
+
+    def error(self, message: str) -> bytes: ...
+
+
 class MessagesViaChat:
     """Anthropic Messages served by a chat-completions deployment."""
 
     def body(self, req: GatewayRequest, upstream_model: str) -> Mapping[str, Any]:
-        return request_to_chat(req.body, upstream_model=upstream_model)
+        return messages_chat.request_to_chat(req.body, upstream_model=upstream_model)
 
     def reply(self, reply: Reply, req: GatewayRequest) -> Reply:
-        try:
-            chat = orjson.loads(reply.body)
-            message = reply_from_chat(chat, model=req.model)
-        except (orjson.JSONDecodeError, ValueError, KeyError, TypeError) as exc:
-            raise UpstreamProtocolError(f"upstream reply cannot be translated: {exc}") from None
-        return Reply(orjson.dumps(message), reply.usage, reply.headers)
+        return _reply(reply, lambda chat: messages_chat.reply_from_chat(chat, model=req.model))
 
     def stream(self, stream: StreamReply, req: GatewayRequest) -> StreamReply:
-        return ChatAsMessagesStream(stream, req)
-
-
-TRANSLATIONS: dict[Operation, Translation] = {Operation.MESSAGES: MessagesViaChat()}
-
-
-class ChatAsMessagesStream:
-    """A chat-chunk stream relayed as Messages events: message_start first (input usage from our
-    count), the chunks' text, reasoning and tool calls as content blocks, message_delta with
-    the vendor's real usage at [DONE]; a break as an Anthropic `error` event."""
-
-    def __init__(self, inner: StreamReply, req: GatewayRequest) -> None:
-        self._inner = inner
-        self._events = StreamFromChat(
+        events = MessagesEvents(
             model=req.model,
             message_id=f"msg_{req.request_id}",
-            input_tokens=req.demand.prompt_tokens,
+            input_tokens=req.demand.prompt_tokens,  # message_start's: the real one ends it
         )
+        return TranslatedStream(stream, events)
+
+
+class ResponsesViaChat:
+    """The OpenAI Responses API served by a chat-completions deployment (stateless features)."""
+
+    def body(self, req: GatewayRequest, upstream_model: str) -> Mapping[str, Any]:
+        return responses_chat.request_to_chat(req.body, upstream_model=upstream_model)
+
+    def reply(self, reply: Reply, req: GatewayRequest) -> Reply:
+        return _reply(
+            reply,
+            lambda chat: responses_chat.reply_from_chat(
+                chat,
+                model=req.model,
+                response_id=f"resp_{req.request_id}",
+                created_at=int(time.time()),
+            ),
+        )
+
+    def stream(self, stream: StreamReply, req: GatewayRequest) -> StreamReply:
+        events = ResponsesEvents(
+            model=req.model, response_id=f"resp_{req.request_id}", created_at=int(time.time())
+        )
+        return TranslatedStream(stream, events)
+
+
+TRANSLATIONS: dict[Operation, Translation] = {
+    Operation.MESSAGES: MessagesViaChat(),
+    Operation.RESPONSES: ResponsesViaChat(),
+}
+
+
+def _reply(reply: Reply, translate: Callable[[Any], Mapping[str, Any]]) -> Reply:
+    try:
+        translated = translate(orjson.loads(reply.body))
+    except (orjson.JSONDecodeError, ValueError, KeyError, TypeError) as exc:
+        raise UpstreamProtocolError(f"upstream reply cannot be translated: {exc}") from None
+    return Reply(orjson.dumps(translated), reply.usage, reply.headers)
+
+
+class TranslatedStream:
+    """A chat-chunk stream relayed in the client's dialect: the translator's opening events
+    first, each chunk's text, reasoning and tool calls as its events, its closing events (with
+    the vendor's real usage) at [DONE]; a break as the dialect's error event."""
+
+    def __init__(self, inner: StreamReply, events: EventTranslator) -> None:
+        self._inner = inner
+        self._events = events
         self.ttft_ms = inner.ttft_ms
         self.headers = inner.headers
         self.usage: Usage | None = inner.usage

@@ -165,6 +165,7 @@ def live(tmp_path: Path) -> Iterator[Live]:
                     database_url=database_url,
                     ledger_migrate=True,
                     ledger_spool_dir=tmp_path / "spool",
+                    auth=False,  # loopback: the property is about bodies, not keys
                 )
                 async with serve_in_loop(create_app(settings, env={})) as url:
                     ready.set_result(Live(url, tmp_path / "spool", halt))

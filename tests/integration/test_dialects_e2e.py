@@ -7,6 +7,7 @@ from __future__ import annotations
 import anthropic
 import httpx
 import openai
+import pytest
 
 from gateway.sim import VendorSpec
 from tests.conftest import FleetFactory
@@ -167,3 +168,61 @@ async def test_embeddings_go_only_where_listed(fleet: FleetFactory) -> None:
         r = await http.post("/embeddings", json={"model": "m", "input": "hi"})
         assert r.status_code == 400 and r.json()["error"]["param"] == "model"
         assert "does not serve /v1/embeddings" in r.json()["error"]["message"]
+
+
+async def test_the_openai_sdk_responses_through_a_chat_vendor_translated(
+    fleet: FleetFactory,
+) -> None:
+    ledger = ListLedger()
+    spec = VendorSpec(models=["m"], ttft_ms=1, tokens_per_s=5000, output_tokens=5)
+    async with fleet({"o": spec}, {"o": (0.1, 0.2)}, ledger=ledger) as f:
+        sdk = openai.AsyncOpenAI(base_url=f.v1, api_key="unused")
+        response = await sdk.responses.create(
+            model="m", instructions="Be brief.", input="Say hello.", max_output_tokens=16
+        )
+        assert response.output_text and response.usage is not None
+        assert response.usage.output_tokens == 5
+        sent = f.vendors["o"].last_request
+        assert sent is not None and sent.path == "/v1/chat/completions"
+        assert sent.json()["messages"][0] == {"role": "system", "content": "Be brief."}
+        stream = await sdk.responses.create(model="m", input="Say hello.", stream=True)
+        kinds = [event.type async for event in stream]
+        assert kinds[0] == "response.created" and kinds[-1] == "response.completed"
+        assert "response.output_text.delta" in kinds
+        tools: list[openai.types.responses.ToolParam] = [
+            {
+                "type": "function",
+                "name": "weather",
+                "description": "The weather in a city.",
+                "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+                "strict": False,
+            }
+        ]
+        first = await sdk.responses.create(model="m", input="Weather in Paris?", tools=tools)
+        calls = [o for o in first.output if o.type == "function_call"]
+        assert calls, first.output
+        second = await sdk.responses.create(
+            model="m",
+            tools=tools,
+            input=[
+                {"role": "user", "content": "Weather in Paris?"},
+                {
+                    "type": "function_call",
+                    "call_id": calls[0].call_id,
+                    "name": calls[0].name,
+                    "arguments": calls[0].arguments,
+                },
+                {"type": "function_call_output", "call_id": calls[0].call_id, "output": "sunny"},
+            ],
+        )
+        assert second.status == "completed"
+        sent_messages = f.vendors["o"].last_request.json()["messages"]  # type: ignore[union-attr]
+        assert sent_messages[-1]["role"] == "tool" and sent_messages[-1]["content"] == "sunny"
+        # A stateful feature has no chat equivalent: a 400 naming it, never silently dropped.
+        with pytest.raises(openai.BadRequestError) as caught:
+            await sdk.responses.create(model="m", input="hi", previous_response_id="resp_x")
+        assert isinstance(caught.value.body, dict)
+        assert caught.value.body["param"] == "previous_response_id"
+        await sdk.close()
+    rows = [r for r in ledger.records if r.status_code == 200]
+    assert len(rows) == 4 and all(r.endpoint == "/v1/responses" for r in rows)

@@ -56,7 +56,7 @@ async def gateway_process(
         }
         args = ["--providers", str(providers), "--policies", str(tmp_path / "policies")]
         command = [sys.executable, "-c", "from gateway.cli import main; main()", "serve"]
-        command += [*args, "--port", str(port), "--migrate"]
+        command += [*args, "--port", str(port), "--migrate", "--no-auth"]  # loopback
         with open(tmp_path / "gateway.log", "wb") as log:  # noqa: ASYNC230 - before any traffic
             proc = subprocess.Popen(command, env=env, stderr=log)  # noqa: ASYNC220 - returns at once
         url = f"http://127.0.0.1:{port}"
