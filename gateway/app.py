@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from starlette.routing import Route
 
-from gateway.api import admin, errors, explain, health, openai_routes
+from gateway.api import admin, admin_keys, errors, explain, health, openai_routes
 from gateway.api.auth import check_bind
 from gateway.api.body_limit import BodyLimit
 from gateway.api.chat_request import parse_chat
@@ -28,7 +28,7 @@ from gateway.api.state import AppState
 from gateway.config.loader import load_config
 from gateway.config.runtime import Config
 from gateway.ledger.database import parse_database_url
-from gateway.ledger.factory import open_ledger
+from gateway.ledger.factory import open_ledger, wants_migration
 from gateway.ledger.record import Ledger
 from gateway.reload import Reloader
 from gateway.routing.router import Router
@@ -37,6 +37,8 @@ from gateway.settings import Settings
 from gateway.state.factory import build_store
 from gateway.state.overlay import OverlayStore
 from gateway.state.store import Store
+from gateway.tenancy.directory import KeyDirectory
+from gateway.tenancy.store import KeyStore
 from gateway.upstream.pool_scraper import PoolScraper
 from gateway.upstream.registry import build_upstreams
 
@@ -67,6 +69,10 @@ def create_app(
         spend = ledger or await open_ledger(settings)
         if ledger is None:
             await spend.start()
+        keys = app.state.keys = await open_keys(settings)
+        directory = KeyDirectory(keys) if keys is not None else None
+        if directory is not None:
+            await directory.start()
         inner = store or build_store(settings)
         # Pools' replicas' /metrics (the scorer sees the result), DNS, and their load and prefix
         # affinity shared with the other gateways when the Store is shared.
@@ -89,7 +95,7 @@ def create_app(
         reloader = Reloader(settings, env, router, state, upstreams, build_upstreams)
         pools.follow(lambda: reloader.upstreams)
         await pools.start()
-        app.state.gateway = AppState(settings, router, state, reloader)
+        app.state.gateway = AppState(settings, router, state, reloader, keys=directory)
         remove_sighup = reloader.install_sighup()
         watcher = asyncio.create_task(reloader.watch()) if settings.watch_config else None
         prober = asyncio.create_task(router.health_loop(settings.health_probe_s))
@@ -112,6 +118,10 @@ def create_app(
                         await task
             await reloader.close()  # closes the upstream adapters, current and retired
             await state.close()
+            if directory is not None:
+                await directory.close()
+            if keys is not None:
+                await keys.close()
             if ledger is None:
                 await spend.close()  # last: drains the rows of every request that finished
 
@@ -124,19 +134,21 @@ def create_app(
         # the gateway exports its own metrics.
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
+    _mount(app, settings)
+    return app
+
+
+def _mount(app: FastAPI, settings: Settings) -> None:
     errors.install(app)
-    # The hot path as a raw ASGI app (no Request/Response objects, no dependency solving).
-    # The routed endpoints as raw ASGI apps: a dialect is its parser and error shape.
+    # The hot path as raw ASGI apps (no Request/Response objects, no dependency solving): a
+    # dialect is its parser and error shape.
     for path, dialect in ROUTED.items():
         app.router.routes.append(Route(path, Endpoint(dialect), methods=["POST"]))
     app.router.routes.append(Route("/v1/messages/count_tokens", CountTokens(), methods=["POST"]))
-    app.include_router(openai_routes.router)
-    app.include_router(health.router)
-    app.include_router(admin.router)
-    app.include_router(explain.router)
+    for module in (openai_routes, health, admin, admin_keys, explain):
+        app.include_router(module.router)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContext)
-    return app
 
 
 MESSAGES = Dialect(
@@ -152,6 +164,14 @@ ROUTED = {
     "/v1/messages": MESSAGES,
     "/v1/responses": Dialect(parse_responses),
 }
+
+
+async def open_keys(settings: Settings) -> KeyStore | None:
+    """The key store when auth is on: beside the ledger (same database, same migrations)."""
+    if not settings.auth:
+        return None
+    migrate = wants_migration(settings, parse_database_url(settings.database_url))
+    return await KeyStore.open(settings.database_url, migrate=migrate)
 
 
 def create_app_from_env() -> FastAPI:

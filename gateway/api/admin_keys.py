@@ -94,6 +94,7 @@ async def create_key(request: Request) -> Response:
         rec, key = await store.create_key(
             body.team, name=body.name, expires_in=expires_in, **limits
         )
+    await _changed(request)  # this replica knows at once
     return _json({**key_view(rec), "key": key}, 201)
 
 
@@ -125,6 +126,7 @@ async def update_key(request: Request, key_id: str) -> Response:
         fields["expires_at"] = None if seconds is None else _now() + timedelta(seconds=seconds)
     async with _errors():
         rec = _found(await store.update_key(key_id, **fields), "key", key_id)
+    await _changed(request)  # this replica knows at once
     return _json(key_view(rec))
 
 
@@ -134,6 +136,7 @@ async def revoke_key(request: Request, key_id: str) -> Response:
     store = _store(request)
     async with _errors():
         rec = _found(await store.revoke(key_id), "key", key_id)
+    await _changed(request)  # this replica knows at once
     return _json(key_view(rec))
 
 
@@ -146,6 +149,7 @@ async def create_team(request: Request) -> Response:
     body = await _body(request, TeamCreate)
     async with _errors():
         rec = await store.create_team(body.name, **body.model_dump(include=_LIMITS))
+    await _changed(request)  # this replica knows at once
     return _json(team_view(rec), 201)
 
 
@@ -172,6 +176,7 @@ async def update_team(request: Request, name: str) -> Response:
     body = await _body(request, TeamPatch)
     async with _errors():
         rec = await store.update_team(name, **body.model_dump(include=body.model_fields_set))
+    await _changed(request)  # this replica knows at once
     return _json(team_view(_found(rec, "team", name)))
 
 
@@ -197,6 +202,13 @@ async def _body(request: Request, model: type[M]) -> M:
         first = exc.errors()[0]
         param = ".".join(str(p) for p in first.get("loc", ())) or None
         raise InvalidRequest(str(first.get("msg", "Invalid request body.")), param=param) from None
+
+
+async def _changed(request: Request) -> None:
+    """Reload the key directory now (the other replicas follow within its refresh interval)."""
+    directory = request.app.state.gateway.keys
+    if directory is not None:
+        await directory.refresh()
 
 
 @asynccontextmanager

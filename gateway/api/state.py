@@ -17,6 +17,10 @@ class KeyLookup(Protocol):
         """The caller a `gw-` key stands for; None for an unknown, revoked or expired key."""
         ...
 
+    async def refresh(self) -> None:
+        """Reload now (a change made through this replica)."""
+        ...
+
 
 @dataclass(slots=True)
 class AppState:

@@ -1,0 +1,90 @@
+"""Every active key in memory, by hash: the request path never queries the database for a key.
+
+A background loop asks the store's `version()` every REFRESH_S (one cheap query) and reloads
+the keys and teams when it changed, so a key created, updated or revoked through any replica
+(CLI, admin API) is honoured or refused by every replica within about a second. Expiry is
+checked on each lookup against the clock (it changes no version). A database that is down
+keeps the last loaded keys serving (a revocation then waits for it, said in the log).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from gateway.core.caller import Caller
+from gateway.tenancy.keys import KeyRecord, TeamRecord, key_hash
+from gateway.tenancy.store import KeyStore
+
+log = logging.getLogger("gateway.keys")
+REFRESH_S = 0.5
+
+
+class KeyDirectory:
+    def __init__(
+        self,
+        store: KeyStore,
+        *,
+        refresh_s: float = REFRESH_S,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._store = store
+        self._refresh_s = refresh_s
+        self._clock = clock
+        self._keys: dict[str, KeyRecord] = {}
+        self._teams: dict[str, TeamRecord] = {}
+        self._version: str | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._failing = False
+
+    async def start(self) -> None:
+        await self.refresh()
+        self._task = asyncio.create_task(self._loop())
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def caller(self, key: str) -> Caller | None:
+        """The caller a `gw-` key stands for (its team, and the models its key, else its team,
+        allows); None for an unknown, revoked or expired key."""
+        if not key.startswith("gw-"):
+            return None
+        record = self._keys.get(key_hash(key))
+        if record is None or not record.is_active(self._clock()):
+            return None
+        team = self._teams.get(record.team)
+        models = record.models if record.models is not None else team.models if team else None
+        return Caller(team=record.team, key_id=record.id, models=models)
+
+    async def refresh(self) -> None:
+        """Reload when the store's version moved (any replica's change)."""
+        version = await self._store.version()
+        if version == self._version:
+            return
+        keys = await self._store.active_keys(now=self._clock())
+        teams = {t.name: t for t in await self._store.list_teams()}
+        self._keys, self._teams, self._version = keys, teams, version
+
+    async def _loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._refresh_s)
+            try:
+                await self.refresh()
+            except Exception as exc:  # the loop outlives a database outage
+                if not self._failing:
+                    log.warning(
+                        "key directory: cannot reach the database (%s): serving the "
+                        "keys last loaded; revocations wait for it",
+                        type(exc).__name__,
+                    )
+                self._failing = True
+                continue
+            if self._failing:
+                log.warning("key directory: the database is back")
+                self._failing = False
