@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from starlette.routing import Route
 
+from gateway import logs
 from gateway.api import admin, admin_keys, errors, explain, health, openai_routes
 from gateway.api.auth import check_bind
 from gateway.api.body_limit import BodyLimit
@@ -58,6 +59,9 @@ def create_app(
     env = os.environ if env is None else env
     # Load now, not in the lifespan: a bad file must stop `serve` before it binds a port.
     config = config or load_config(settings.providers, settings.policies, env)
+    # Our secrets by value, beside the patterns, out of every log line from here on.
+    keys_in_use = (env.get(d.api_key_env, "") for d in config.deployments.values() if d.api_key_env)
+    logs.install([settings.master_key or "", *keys_in_use])
     for provider, why in config.unavailable.items():
         log.warning("provider %s is unavailable and skipped: %s", provider, why)
     if ledger is None:

@@ -14,6 +14,7 @@ from typing import Annotated, Any
 import orjson
 import typer
 
+from gateway import logs
 from gateway.config.loader import load_config
 from gateway.config.yamlsrc import ConfigError
 from gateway.ledger import commands as ledger_commands
@@ -39,6 +40,7 @@ def _configure_logging(level: str) -> None:
     logging.basicConfig(
         level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True
     )
+    logs.install()  # key-shaped strings out of every line (create_app adds our keys by value)
 
 
 def _fail(exc: ConfigError) -> None:

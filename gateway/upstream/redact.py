@@ -15,6 +15,7 @@ _PATTERNS = (
     re.compile(rb"(?i)(bearer\s+)[A-Za-z0-9._~+/=\-]{8,}"),
     re.compile(rb"(?i)((?:x-api-key|api-key|api_key|apikey)[\"']?\s*[:=]\s*[\"']?)[^\s\"',}]{8,}"),
     re.compile(rb"()\b(?:sk|gw|pk|rk)-[A-Za-z0-9_\-]{16,}"),
+    re.compile(rb"()\bsk-ant-[A-Za-z0-9_\-]{8,}"),
 )
 
 

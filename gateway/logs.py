@@ -1,0 +1,42 @@
+"""Logging that never carries a secret: every record's message and arguments pass through the
+same redaction as vendor replies (our keys by value, anything shaped like a bearer token, an
+API key or a gw- key by pattern) before any handler formats them."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from gateway.upstream.redact import redact
+
+
+class RedactSecrets(logging.Filter):
+    def __init__(self) -> None:
+        super().__init__()
+        self._secrets: tuple[str, ...] = ()
+
+    def know(self, secrets: Iterable[str]) -> None:
+        self._secrets = tuple(sorted({*self._secrets, *(s for s in secrets if s and len(s) >= 4)}))
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        clean = redact(message.encode("utf-8", "replace"), self._secrets).decode("utf-8", "replace")
+        if clean != message or record.args:
+            record.msg, record.args = clean, None  # formatted once, here, redacted
+        if record.exc_info and record.exc_info[1] is not None:
+            text = logging.Formatter().formatException(record.exc_info)
+            record.exc_text = redact(text.encode(), self._secrets).decode("utf-8", "replace")
+        return True
+
+
+_FILTER = RedactSecrets()
+
+
+def install(secrets: Iterable[str] = ()) -> RedactSecrets:
+    """One filter, on every handler of the root logger (where uvicorn's records and ours end
+    up), that also knows these secrets by value; calling it again only adds what it knows."""
+    _FILTER.know(secrets)
+    for handler in logging.getLogger().handlers:
+        if _FILTER not in handler.filters:
+            handler.addFilter(_FILTER)
+    return _FILTER
