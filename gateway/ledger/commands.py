@@ -15,16 +15,18 @@ import typer
 from gateway.settings import Settings
 
 if TYPE_CHECKING:
+    from rich.table import Table
     from sqlalchemy.ext.asyncio import AsyncEngine
 
     from gateway.ledger.database import Database
+    from gateway.ledger.report import SpendLine
 
 T = TypeVar("T")
 
 DatabaseOpt = Annotated[
     str | None, typer.Option("--database-url", help="ledger database [env GATEWAY_DATABASE_URL]")
 ]
-BY_CHOICES = ("team", "provider", "model")
+BY_CHOICES = ("team", "key", "provider", "model")
 
 
 def _fail(message: str) -> typer.Exit:
@@ -75,14 +77,13 @@ def migrate(database_url: DatabaseOpt = None) -> None:
 
 def spend(
     since: Annotated[str, typer.Option(help="how far back: 12h, 7d, 2w")] = "7d",
-    by: Annotated[str, typer.Option(help="team, provider or model")] = "team",
+    by: Annotated[str, typer.Option(help="team, key, provider or model")] = "team",
     database_url: DatabaseOpt = None,
 ) -> None:
-    """Spend report from the ledger: requests, tokens and USD per team, provider or model."""
+    """Spend report from the ledger: requests, tokens and USD per team, key, provider or model."""
     from rich.console import Console
-    from rich.table import Table
 
-    from gateway.ledger.report import By, SpendLine, parse_duration, spend_by
+    from gateway.ledger.report import By, parse_duration, spend_by
 
     if by not in BY_CHOICES:
         raise _fail(f"--by must be one of {', '.join(BY_CHOICES)}")
@@ -97,17 +98,36 @@ def spend(
         return await spend_by(engine, dimension, window)
 
     lines = _run(db, work)
-    table = Table(title=f"Spend by {by}, last {since} (UTC days)")
-    table.add_column(by)
+    Console().print(_spend_table(f"Spend by {by}, last {since} (UTC days)", by, lines))
+
+
+def _spend_table(title: str, by: str, lines: list[SpendLine]) -> Table:
+    """Per key: its id, public prefix and name (never the key); requests without one: (no key)."""
+    from rich.table import Table
+
+    table = Table(title=title)
+    labels = ["key id", "prefix", "name"] if by == "key" else [by]
+    for label in labels:
+        table.add_column(label)
     for name in ("requests", "tokens", "cost (USD)"):
         table.add_column(name, justify="right")
     for line in lines:
-        cost = f"{line.cost_usd:.6f}"
-        table.add_row(line.key or "-", f"{line.requests:,}", f"{line.tokens:,}", cost)
+        table.add_row(
+            *_row_head(by, line), f"{line.requests:,}", f"{line.tokens:,}", f"{line.cost_usd:.6f}"
+        )
     total = sum((line.cost_usd for line in lines), start=0)
     table.add_section()
-    table.add_row("total", f"{sum(x.requests for x in lines):,}", "", f"{total:.6f}")
-    Console().print(table)
+    blank = [""] * (len(labels) - 1)
+    table.add_row("total", *blank, f"{sum(x.requests for x in lines):,}", "", f"{total:.6f}")
+    return table
+
+
+def _row_head(by: str, line: SpendLine) -> list[str]:
+    if by != "key":
+        return [line.key or "-"]
+    if line.key is None:
+        return ["(no key)", "", ""]
+    return [line.key, line.prefix or "-", line.name or ""]  # prefix "-": not in api_keys
 
 
 def prune(

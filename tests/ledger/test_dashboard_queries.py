@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -19,8 +19,9 @@ from gateway.ledger.models import spend_log
 from gateway.ledger.partitions import create_partition_sql, month_of
 from gateway.ledger.schema import migrate
 from tests.conftest import postgres_schema
-from tests.ledger.factories import record
+from tests.ledger.factories import NOW, record
 from tests.ledger.seed import seed
+from tests.ledger.tenants import add, burn, key, month_days, team
 
 SQL = Path(__file__).resolve().parents[2] / "docs" / "sql"
 
@@ -128,4 +129,102 @@ async def test_spend_per_session(seeded: AsyncEngine) -> None:
     assert got == [
         ("cc-1", "eng", 2, 30, Decimal("0.03")),
         ("cc-2", "eng", 1, 15, Decimal("0.005")),
+    ]
+
+
+async def run_at(engine: AsyncEngine, name: str, now: str) -> list[tuple[Any, ...]]:
+    """A query as if run at `now` (UTC): its clock, now(), pinned to that moment."""
+    sql = (SQL / name).read_text()
+    assert "now()" in sql
+    async with engine.connect() as conn:
+        result = await conn.execute(text(sql.replace("now()", f"TIMESTAMPTZ '{now}+00'")))
+        return [tuple(r) for r in result]
+
+
+def at(moment: str) -> datetime:
+    return datetime.fromisoformat(f"{moment}+00:00")
+
+
+Z, D = Decimal(0), Decimal
+
+
+async def test_budget_burn_down_per_team(seeded: AsyncEngine) -> None:
+    # On 3 November: search spent 0.002 on the 1st and 0.012 on the 3rd (over its 0.01 a day);
+    # ads (no budgets) 0.0008 on the 2nd. Not counted: October, a team outside the teams table.
+    await add(
+        seeded,
+        [team("search", "0.01", "0.05"), team("ads")],
+        spend=[
+            record(300, team="search", created_at=at("2026-11-01 06:00"), cost_usd=D("0.002")),
+            record(301, team="search", created_at=at("2026-11-03 09:00"), cost_usd=D("0.012")),
+            record(302, team="search", created_at=at("2026-11-03 09:30"), cost_usd=None),
+            record(303, team="search", created_at=at("2026-10-31 23:59"), cost_usd=D(1)),
+            record(304, team="ads", created_at=at("2026-11-02 12:00"), cost_usd=D("0.0008")),
+            record(305, team="ghost", created_at=at("2026-11-02 12:00"), cost_usd=D("0.5")),
+        ],
+    )
+    nov = [date(2026, 11, d) for d in (1, 2, 3)]
+    # (month so far, monthly budget, share used, left): after the 1st (and 2nd), after the 3rd
+    month_1st = (D("0.002"), D("0.05"), D(4), D("0.048"))
+    month_3rd = (D("0.014"), D("0.05"), D(28), D("0.036"))
+    assert await run_at(seeded, "budget_burn_down_per_team.sql", "2026-11-03 12:00") == [
+        (nov[0], "ads", Z, None, None, None, Z, None, None, None),
+        (nov[1], "ads", D("0.0008"), None, None, None, D("0.0008"), None, None, None),
+        (nov[2], "ads", Z, None, None, None, D("0.0008"), None, None, None),
+        (nov[0], "search", *(D("0.002"), D("0.01"), D(20), D("0.008")), *month_1st),
+        (nov[1], "search", *(Z, D("0.01"), Z, D("0.01")), *month_1st),
+        (nov[2], "search", *(D("0.012"), D("0.01"), D(120), Z), *month_3rd),
+    ]
+    # On the real clock: this month's days to today, with the seeded rows of today.
+    days, today = month_days(NOW), NOW.date()
+    assert [tuple(r) for r in await run(seeded, "budget_burn_down_per_team.sql")] == [
+        *[(d, "ads", *rest) for d, *rest in burn(days, {today: D("0.0008")}, None, None)],
+        *[(d, "search", *rest) for d, *rest in burn(days, {today: D("0.0004")}, "0.01", "0.05")],
+    ]
+
+
+async def test_budget_burn_down_per_key(seeded: AsyncEngine) -> None:
+    # On 3 November: ci (0.001 a day) spent 0.002 on the 1st (200 %, nothing left), 0.0002 on
+    # the 3rd; the ads key (0.01 a month) 0.0004 on the 2nd; quiet, revoked on the 1st, is shown.
+    # Not counted: October, a key revoked before November, a key id not in api_keys.
+    ci, ads = "key_aaaaaaaaa", "key_bbbbbbbbb"
+    await add(
+        seeded,
+        [team("search"), team("ads")],
+        [
+            key("aaaaaaaaa", "search", "ci", budget_usd_day=D("0.001")),
+            key("bbbbbbbbb", "ads", budget_usd_month=D("0.01")),
+            key("ccccccccc", "search", "quiet", revoked_at=at("2026-11-01 00:00")),
+            key("ddddddddd", "search", "old", revoked_at=at("2026-10-31 23:00")),
+        ],
+        [
+            record(300, key_id=ci, created_at=at("2026-11-01 06:00"), cost_usd=D("0.002")),
+            record(301, key_id=ci, created_at=at("2026-11-03 08:00"), cost_usd=D("0.0001")),
+            record(302, key_id=ci, created_at=at("2026-11-03 09:00"), cost_usd=D("0.0001")),
+            record(303, key_id=ci, created_at=at("2026-10-31 23:59"), cost_usd=D(1)),
+            record(304, key_id=ads, created_at=at("2026-11-02 12:00"), cost_usd=D("0.0004")),
+            record(305, key_id="key_ddddddddd", created_at=at("2026-11-02"), cost_usd=D("0.1")),
+            record(306, key_id="key_unknown", created_at=at("2026-11-02"), cost_usd=D("0.3")),
+            record(307, key_id=ci, created_at=NOW, cost_usd=D("0.0001")),  # the real today
+        ],
+    )
+    nov = [date(2026, 11, d) for d in (1, 2, 3)]
+    b = (ads, "gw-bbbbbbbbb", None, "ads")  # key_id, prefix, name, team
+    a = (ci, "gw-aaaaaaaaa", "ci", "search")
+    c = ("key_ccccccccc", "gw-ccccccccc", "quiet", "search")
+    nil = (None, None, None)  # no budget: none, no share used, nothing left
+    assert await run_at(seeded, "budget_burn_down_per_key.sql", "2026-11-03 12:00") == [
+        (nov[0], *b, Z, *nil, Z, D("0.01"), Z, D("0.01")),
+        (nov[1], *b, D("0.0004"), *nil, D("0.0004"), D("0.01"), D(4), D("0.0096")),
+        (nov[2], *b, Z, *nil, D("0.0004"), D("0.01"), D(4), D("0.0096")),
+        (nov[0], *a, D("0.002"), D("0.001"), D(200), Z, D("0.002"), *nil),
+        (nov[1], *a, Z, D("0.001"), Z, D("0.001"), D("0.002"), *nil),
+        (nov[2], *a, D("0.0002"), D("0.001"), D(20), D("0.0008"), D("0.0022"), *nil),
+        *[(day, *c, Z, *nil, Z, *nil) for day in nov],
+    ]
+    # On the real clock: quiet was revoked before this month began, so it is gone.
+    days, today = month_days(NOW), NOW.date()
+    assert [tuple(r) for r in await run(seeded, "budget_burn_down_per_key.sql")] == [
+        *[(d, *b, *rest) for d, *rest in burn(days, {}, None, "0.01")],
+        *[(d, *a, *rest) for d, *rest in burn(days, {today: D("0.0001")}, "0.001", None)],
     ]
