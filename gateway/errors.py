@@ -7,6 +7,7 @@ GatewayError                      status  type                      retryable
 ├── ModelNotFound                 404     invalid_request_error     no
 ├── PayloadTooLarge               413     invalid_request_error     no
 ├── RateLimited                   429     rate_limit_exceeded       no (all candidates exhausted)
+│   └── InsufficientQuota         429     insufficient_quota        no (a key's or team's budget)
 ├── NoDeploymentAvailable         503     service_unavailable       no
 └── UpstreamError                 502     upstream_error            yes
     ├── UpstreamConnectError      502                               yes
@@ -95,6 +96,13 @@ class RateLimited(GatewayError):
 
     def headers(self) -> dict[str, str]:
         return {"retry-after": str(max(1, round(self.retry_after_s)))}
+
+
+class InsufficientQuota(RateLimited):
+    """A key's or a team's USD budget is spent (until the day or month turns)."""
+
+    type = "insufficient_quota"
+    code = "insufficient_quota"
 
 
 class NoDeploymentAvailable(GatewayError):

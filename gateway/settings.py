@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     # Clients present a key: the master key or a `gw-` key (`gateway keys create`). Off
     # (`--no-auth`) only on a loopback bind: the demo and local experiments.
     auth: bool = True
+    # Redis unreachable: keys' and teams' budgets cannot be checked; refuse (true) or allow.
+    budget_fail_closed: bool = False
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     # aiohttp is the measured-faster transport (bench/README.md); "httpx" is httpx's own.

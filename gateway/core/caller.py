@@ -3,6 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Allowance:
+    """What the callers of one key, or of one team, may use together (None: no limit)."""
+
+    scope: str  # "key:<id>" or "team:<name>"
+    team: str  # every scope of a caller shares its team (one Redis hash slot)
+    rpm: int | None = None
+    tpm: int | None = None
+    usd_day: Decimal | None = None  # per UTC day
+    usd_month: Decimal | None = None  # per UTC month
 
 
 @dataclass(frozen=True, slots=True)
@@ -11,6 +24,7 @@ class Caller:
     key_id: str | None = None  # the key's id (never the key), for spend_log.key_id
     models: frozenset[str] | None = None  # the models this caller may use; None: all
     is_master: bool = False
+    allowances: tuple[Allowance, ...] = ()  # its key's and its team's limits and budgets
 
     def may_use(self, model: str) -> bool:
         return self.models is None or model in self.models

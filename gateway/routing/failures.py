@@ -6,12 +6,15 @@ from gateway.config.runtime import Deployment
 from gateway.core.estimators import OutcomeKind
 from gateway.errors import (
     GatewayError,
+    InsufficientQuota,
+    NoDeploymentAvailable,
     RateLimited,
     UpstreamError,
     UpstreamStatusError,
     UpstreamTimeout,
 )
 from gateway.state.quota import Denied
+from gateway.state.tenant_limits import TenantDenied
 
 
 def kind_of(exc: UpstreamError) -> OutcomeKind:
@@ -23,6 +26,23 @@ def kind_of(exc: UpstreamError) -> OutcomeKind:
         if not exc.is_retryable:
             return "rejected"
     return "error"
+
+
+def tenant_refusal(denied: TenantDenied) -> GatewayError:
+    """A key's or a team's limit reached: a budget is 429 insufficient_quota, a rate 429
+    rate_limit_exceeded, both with Retry-After; budgets that cannot be checked (Redis down,
+    fail-closed) 503."""
+    who = denied.scope.replace(":", " ", 1)
+    if denied.limit == "unavailable":
+        return NoDeploymentAvailable("Budgets cannot be checked now (Redis is unreachable).")
+    if denied.budget:
+        period = "daily" if denied.limit == "usd_day" else "monthly"
+        return InsufficientQuota(
+            f"The {period} budget of {who} is spent.", retry_after_s=denied.retry_after_s
+        )
+    return RateLimited(
+        f"The {denied.limit} limit of {who} is reached.", retry_after_s=denied.retry_after_s
+    )
 
 
 def exhausted(

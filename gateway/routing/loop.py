@@ -92,4 +92,5 @@ def served(
         stream=answer.stream,
         hedged_with=hedged_with,
         carried=carried,
+        tenant=run.tenant,
     )

@@ -7,6 +7,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import replace
+from decimal import Decimal
 
 import anyio
 
@@ -24,6 +25,7 @@ from gateway.routing.request import GatewayRequest, Served
 from gateway.routing.run import Run
 from gateway.state.quota import Denied
 from gateway.state.store import Store
+from gateway.state.tenant_limits import TenantGrant
 from gateway.upstream.base import StreamReply, Upstream
 
 log = logging.getLogger("gateway.router")
@@ -43,6 +45,7 @@ class Relay:
         submit: Callable[[SpendRecord], None],
         reserve_tokens: Callable[[GatewayRequest, Route], Awaitable[int]],
         upstreams: Callable[[], Mapping[str, Upstream]],
+        settle_tenant: Callable[[TenantGrant | None, Usage, Decimal | None], None],
     ) -> None:
         self._attempts = attempts
         self._store = store
@@ -50,6 +53,7 @@ class Relay:
         self._submit = submit
         self._reserve_tokens = reserve_tokens
         self._upstreams = upstreams
+        self._settle_tenant = settle_tenant
 
     async def relay(self, served: Served) -> AsyncIterator[bytes]:
         """Relay the stream; record its outcome however it ends (cancel included)."""
@@ -111,8 +115,10 @@ class Relay:
         error = None if finished else "client_cancelled"
         if stream.truncated:
             error = "partial"  # the stream broke after its first byte
-        if not resumed:
-            self._submit(success_record(served, usage, ttft_ms=stream.ttft_ms, error_type=error))
+        if not resumed:  # (else the continuation's row bills, and settles, both halves)
+            record = success_record(served, usage, ttft_ms=stream.ttft_ms, error_type=error)
+            self._submit(record)
+            self._settle_tenant(served.tenant, usage, record.cost_usd)
 
     async def _continuation(self, served: Served, broken: StreamReply) -> Served | None:
         """The next candidate that opens a stream continuing the broken one, prompted with the
@@ -126,7 +132,9 @@ class Relay:
         body = {**req.body, "messages": messages}
         follow = replace(req, body=body, prompt=prompt_of(req.operation, body), continuation=True)
         tokens = await self._reserve_tokens(follow, served.route)
-        second_run = Run(follow, served.route, served.ranking, self._upstreams(), tokens)
+        second_run = Run(
+            follow, served.route, served.ranking, self._upstreams(), tokens, tenant=served.tenant
+        )
         for scored in served.ranking.ranked:
             dep = scored.deployment
             if dep.id == served.deployment.id:

@@ -15,6 +15,7 @@ from gateway.core.prompt import Prompt
 from gateway.routing.policy import NO_HINTS, Hints
 from gateway.routing.scoring import Demand, Ranking
 from gateway.state.quota import Grant
+from gateway.state.tenant_limits import TenantGrant
 from gateway.upstream.base import Reply, StreamReply
 
 
@@ -68,3 +69,4 @@ class Served:
     stream: StreamReply | None = None
     hedged_with: str | None = None  # the runner-up raced against it, if the request was hedged
     carried: tuple[str, Decimal | None] | None = None  # a continuation: (first deployment, cost)
+    tenant: TenantGrant | None = None  # the caller's key and team reservation

@@ -7,12 +7,15 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Coroutine, Mapping
 from dataclasses import replace
+from decimal import Decimal
 from typing import Any
 
 from gateway.config.runtime import Config, Route
 from gateway.core.estimators import Stats, to_stats
 from gateway.core.operation import Operation
+from gateway.core.usage import Usage
 from gateway.errors import GatewayError, UpstreamError
+from gateway.ledger.pricing import cost_usd
 from gateway.ledger.record import Ledger, SpendRecord
 from gateway.routing.accounting import (
     cancelled_record,
@@ -21,6 +24,7 @@ from gateway.routing.accounting import (
     success_record,
 )
 from gateway.routing.attempt import Attempts
+from gateway.routing.failures import tenant_refusal
 from gateway.routing.health import RejectedCredentials, probe_open_circuits
 from gateway.routing.loop import walk
 from gateway.routing.output_estimate import OutputEstimate, output_cap
@@ -31,6 +35,7 @@ from gateway.routing.run import Run, Timing
 from gateway.routing.scoring import Draws, Excluded, Ranking, rank
 from gateway.routing.tokens import TokenCounter
 from gateway.state.store import Store
+from gateway.state.tenant_limits import TenantDenied, TenantGrant
 from gateway.upstream.base import Call, Upstream
 
 log = logging.getLogger("gateway.router")
@@ -64,6 +69,7 @@ class Router:
         self._sleep = timing.sleep
         self.credentials = RejectedCredentials()  # providers that refused our key
         self._attempts = Attempts(store, self.credentials, clock=clock, background=self._background)
+        self._tenants = store.tenant_limits()
         self._relay = Relay(
             self._attempts,
             store,
@@ -71,6 +77,7 @@ class Router:
             submit=self._submit,
             reserve_tokens=self.reserve_tokens,
             upstreams=lambda: self._upstreams,
+            settle_tenant=self.settle_tenant,
         )
 
     def rank(self, req: GatewayRequest, route: Route) -> Ranking:
@@ -119,23 +126,51 @@ class Router:
 
     async def handle(self, req: GatewayRequest) -> Served:
         route: Route | None = None
+        tenant: TenantGrant | None = None
         try:
             route = self.resolve(req)
             ranking = self.rank(req, route)
             tokens = await self.reserve_tokens(req, route)
-            run = Run(req, route, ranking, self._upstreams, tokens)
+            tenant = await self._reserve_tenant(req, route, ranking)
+            run = Run(req, route, ranking, self._upstreams, tokens, tenant=tenant)
             served = await walk(self._attempts, self._store, run, sleep=self._sleep)
         except GatewayError as exc:
+            self.settle_tenant(tenant, Usage(), None)  # nothing was used
             self._submit(failure_record(req, route, exc))
             raise
         except asyncio.CancelledError:  # the client left before an answer: its row says so
+            self.settle_tenant(tenant, Usage(), None)
             self._submit(cancelled_record(req, route))
             raise
         if served.reply is not None:
             usage = served.reply.usage or estimated_usage(req, len(served.reply.body))
             self._outputs.observe(route.name, usage.completion_tokens)
-            self._submit(success_record(served, usage))
+            record = success_record(served, usage)
+            self._submit(record)
+            self.settle_tenant(tenant, usage, record.cost_usd)
         return served
+
+    async def _reserve_tenant(
+        self, req: GatewayRequest, route: Route, ranking: Ranking
+    ) -> TenantGrant | None:
+        """The caller's key and team limits, all levels at once, for the request's expected
+        tokens and cost (the route's typical output, not max_tokens' worst case)."""
+        allowances = req.caller.allowances
+        if not allowances:
+            return None
+        prompt = req.demand.prompt_tokens
+        output = self._outputs.expected(route.name) if req.operation.generates else 0
+        best = ranking.ranked[0].deployment if ranking.ranked else None
+        usd = cost_usd(best, Usage(prompt, output)) if best is not None else None
+        result = await self._tenants.reserve(allowances, prompt + output, usd or Decimal(0))
+        if isinstance(result, TenantDenied):
+            raise tenant_refusal(result)
+        return result
+
+    def settle_tenant(self, grant: TenantGrant | None, usage: Usage, cost: Decimal | None) -> None:
+        """The reservation corrected to what the request used, off the client's path."""
+        if grant is not None:
+            self._background(self._tenants.settle(grant, usage.total_tokens, cost or Decimal(0)))
 
     def relay(self, served: Served) -> AsyncIterator[bytes]:
         """The client's stream: relayed, resumed if it breaks and the route allows, billed."""

@@ -13,6 +13,7 @@ from gateway.errors import UpstreamError, UpstreamStatusError
 from gateway.routing.request import GatewayRequest
 from gateway.routing.scoring import Ranking
 from gateway.state.quota import Denied
+from gateway.state.tenant_limits import TenantGrant
 from gateway.upstream.base import Upstream
 
 
@@ -37,6 +38,7 @@ class Run:
     failures: list[tuple[Deployment, UpstreamError]] = field(default_factory=list)
     denials: list[Denied] = field(default_factory=list)  # full by our counters: not attempts
     upstream_s: float = 0.0  # time spent on failed attempts
+    tenant: TenantGrant | None = None  # the caller's key and team reservation, settled at the end
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.req.received

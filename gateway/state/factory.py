@@ -25,4 +25,9 @@ def build_store(settings: Settings) -> Store:
         client = Redis.from_url(
             settings.redis_url, socket_timeout=TIMEOUT_S, socket_connect_timeout=TIMEOUT_S
         )
-    return RedisStore(client, prefix=settings.redis_prefix, refresh_s=settings.state_refresh_s)
+    return RedisStore(
+        client,
+        prefix=settings.redis_prefix,
+        refresh_s=settings.state_refresh_s,
+        budget_fail_closed=settings.budget_fail_closed,
+    )

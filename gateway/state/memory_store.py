@@ -15,6 +15,7 @@ from gateway.core.estimators import Estimate, Outcome, apply
 from gateway.core.jitter import jitter
 from gateway.core.pool_sharing import PoolShare
 from gateway.state.quota import WINDOW_MS, Denied, Grant, LocalQuota
+from gateway.state.tenant_limits import MemoryTenantLimits, TenantLimits
 
 REFRESH_S = 0.25
 
@@ -26,6 +27,7 @@ class MemoryStore:
         self._quota = LocalQuota(window_ms=window_ms)
         self._refresh_s = refresh_s
         self._task: asyncio.Task[None] | None = None
+        self._tenants = MemoryTenantLimits()
 
     def snapshot(self) -> Mapping[str, Estimate]:
         return self._estimates
@@ -62,6 +64,9 @@ class MemoryStore:
 
     def pool_share(self) -> PoolShare | None:
         return None  # one process: nothing to share
+
+    def tenant_limits(self) -> TenantLimits:
+        return self._tenants
 
     def health(self) -> Mapping[str, object]:
         return {"backend": "memory", "ok": True}

@@ -15,6 +15,7 @@ from gateway.core.estimators import Estimate, Outcome
 from gateway.core.pool_sharing import PoolShare
 from gateway.state.quota import Denied, Grant
 from gateway.state.store import Store
+from gateway.state.tenant_limits import TenantLimits
 
 
 class Signals(Protocol):
@@ -79,3 +80,6 @@ class OverlayStore:
 
     def pool_share(self) -> PoolShare | None:
         return self.inner.pool_share()
+
+    def tenant_limits(self) -> TenantLimits:
+        return self.inner.tenant_limits()

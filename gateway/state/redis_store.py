@@ -31,6 +31,7 @@ from gateway.core.pool_sharing import PoolShare
 from gateway.state.pool_share import RedisPoolShare
 from gateway.state.quota import LEASE_MS, WINDOW_MS, Denied, Grant, LocalQuota, headroom
 from gateway.state.redis_reply import as_text
+from gateway.state.tenant_limits import RedisTenantLimits, TenantLimits
 
 log = logging.getLogger("gateway.state")
 _LUA = Path(__file__).with_name("lua")
@@ -58,6 +59,7 @@ class RedisStore:
         prefix: str = "gw:",
         refresh_s: float = 0.25,
         window_ms: int = WINDOW_MS,
+        budget_fail_closed: bool = False,
     ) -> None:
         self.client = client
         self.window_ms = window_ms
@@ -66,6 +68,7 @@ class RedisStore:
         self._refresh_s = refresh_s
         self._reserve = client.register_script((_LUA / "reserve.lua").read_text())
         self._settle = client.register_script((_LUA / "settle.lua").read_text())
+        self._tenants = RedisTenantLimits(client, prefix=prefix, fail_closed=budget_fail_closed)
         self._renew = client.register_script((_LUA / "renew.lua").read_text())
         self._deployments: dict[str, Deployment] = {}
         self._local: dict[str, Estimate] = {}  # this replica's own estimates
@@ -154,6 +157,9 @@ class RedisStore:
             )
         with contextlib.suppress(RedisError, TimeoutError):
             await asyncio.wait_for(self.client.aclose(), CLOSE_TIMEOUT_S)
+
+    def tenant_limits(self) -> TenantLimits:
+        return self._tenants
 
     def pool_share(self) -> PoolShare:
         """Pools share their load and affinity through this same Redis."""

@@ -9,6 +9,7 @@ from gateway.config.runtime import Deployment
 from gateway.core.estimators import Estimate, Outcome
 from gateway.core.pool_sharing import PoolShare
 from gateway.state.quota import Denied, Grant
+from gateway.state.tenant_limits import TenantLimits
 
 
 class Store(Protocol):
@@ -43,6 +44,10 @@ class Store(Protocol):
 
     def health(self) -> Mapping[str, object]:
         """Backend name, reachable or degraded, for /readyz and /admin/providers."""
+        ...
+
+    def tenant_limits(self) -> TenantLimits:
+        """Keys' and teams' limits and budgets, shared as this store is."""
         ...
 
     def pool_share(self) -> PoolShare | None:

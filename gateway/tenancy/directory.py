@@ -15,7 +15,7 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from gateway.core.caller import Caller
+from gateway.core.caller import Allowance, Caller
 from gateway.tenancy.keys import KeyRecord, TeamRecord, key_hash
 from gateway.tenancy.store import KeyStore
 
@@ -60,7 +60,11 @@ class KeyDirectory:
             return None
         team = self._teams.get(record.team)
         models = record.models if record.models is not None else team.models if team else None
-        return Caller(team=record.team, key_id=record.id, models=models)
+        levels = [_allowance(f"key:{record.id}", record.team, record)]
+        if team is not None:
+            levels.append(_allowance(f"team:{team.name}", record.team, team))
+        allowances = tuple(a for a in levels if a is not None)
+        return Caller(team=record.team, key_id=record.id, models=models, allowances=allowances)
 
     async def refresh(self) -> None:
         """Reload when the store's version moved (any replica's change)."""
@@ -88,3 +92,11 @@ class KeyDirectory:
             if self._failing:
                 log.warning("key directory: the database is back")
                 self._failing = False
+
+
+def _allowance(scope: str, team: str, limits: KeyRecord | TeamRecord) -> Allowance | None:
+    """The limits a key or team sets, or None when it sets none (nothing to count)."""
+    caps = (limits.rpm, limits.tpm, limits.budget_usd_day, limits.budget_usd_month)
+    if all(c is None for c in caps):
+        return None
+    return Allowance(scope, team, *caps)

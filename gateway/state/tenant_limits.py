@@ -1,0 +1,234 @@
+"""Keys' and teams' limits across replicas: requests and tokens per sliding minute, USD per UTC
+day and month. One reserve before a request is sent (its expected tokens and cost, at every
+level of the caller together: all or nothing), one settle after (the real tokens and cost).
+
+Two implementations, one contract: in memory (one process) and Redis (every replica; one Lua
+script per reserve and per settle, the caller's keys hash-tagged by team so the script runs on
+Redis Cluster too). Windows are two-bucket approximations of a sliding minute.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Protocol
+
+from redis.asyncio import Redis, RedisCluster
+from redis.exceptions import RedisError
+
+from gateway.core.caller import Allowance
+
+log = logging.getLogger("gateway.tenancy")
+PRUNE_AT = 10_000
+MICRO = Decimal(1_000_000)  # budgets are counted in micro-dollars (integers in Redis)
+_LUA = Path(__file__).with_name("lua")
+
+
+@dataclass(frozen=True, slots=True)
+class TenantGrant:
+    allowances: tuple[Allowance, ...]
+    tokens: int
+    micro_usd: int
+    minute: int  # the minute bucket counted
+    day: str
+    month: str
+
+
+@dataclass(frozen=True, slots=True)
+class TenantDenied:
+    scope: str
+    limit: str  # "rpm", "tpm", "usd_day" or "usd_month"
+    retry_after_s: float
+
+    @property
+    def budget(self) -> bool:
+        return self.limit.startswith("usd")
+
+
+class TenantLimits(Protocol):
+    async def reserve(
+        self, allowances: Sequence[Allowance], tokens: int, usd: Decimal
+    ) -> TenantGrant | TenantDenied: ...
+
+    async def settle(self, grant: TenantGrant, tokens: int, usd: Decimal) -> None: ...
+
+
+def _periods(now: float) -> tuple[int, str, str, float]:
+    """(minute bucket, day, month, seconds into the minute)."""
+    moment = datetime.fromtimestamp(now, UTC)
+    return int(now // 60), moment.strftime("%Y%m%d"), moment.strftime("%Y%m"), now % 60
+
+
+def _retry(limit: str, now: float) -> float:
+    if limit in ("rpm", "tpm"):
+        return max(1.0, 60 - now % 60)
+    moment = datetime.fromtimestamp(now, UTC)
+    if limit == "usd_day":
+        tomorrow = (moment + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+        return (tomorrow - moment).total_seconds()
+    first = (moment.replace(day=28) + timedelta(days=4)).replace(
+        day=1, hour=0, minute=0, second=0, microsecond=0
+    )
+    return (first - moment).total_seconds()
+
+
+def _micro(usd: Decimal) -> int:
+    return int((usd * MICRO).to_integral_value())
+
+
+class MemoryTenantLimits:
+    """One process: counters in dicts, the same two-bucket minute as Redis."""
+
+    def __init__(self, clock: Any = time.time) -> None:
+        self._clock = clock
+        self._count: dict[tuple[str, str, int | str], int] = {}
+
+    async def reserve(
+        self, allowances: Sequence[Allowance], tokens: int, usd: Decimal
+    ) -> TenantGrant | TenantDenied:
+        now = self._clock()
+        minute, day, month, into = _periods(now)
+        weight = 1 - into / 60
+        micro = _micro(usd)
+        for a in allowances:
+            for limit, cap, add, periods in _checks(a, tokens, micro, minute, day, month):
+                used = sum(self._count.get((a.scope, limit, p), 0) * w for p, w in periods(weight))
+                if cap is not None and used + add > cap:
+                    return TenantDenied(a.scope, limit, _retry(limit, now))
+        grant = TenantGrant(tuple(allowances), tokens, micro, minute, day, month)
+        self._add(grant, 1, tokens, micro)
+        if len(self._count) > PRUNE_AT:  # old minutes and days are never read again
+            keep = {minute, minute - 1, day, month}
+            self._count = {k: v for k, v in self._count.items() if k[2] in keep}
+        return grant
+
+    async def settle(self, grant: TenantGrant, tokens: int, usd: Decimal) -> None:
+        self._add(grant, 0, tokens - grant.tokens, _micro(usd) - grant.micro_usd)
+
+    def _add(self, grant: TenantGrant, requests: int, tokens: int, micro: int) -> None:
+        for a in grant.allowances:
+            for limit, key, value in (
+                ("rpm", grant.minute, requests),
+                ("tpm", grant.minute, tokens),
+                ("usd_day", grant.day, micro),
+                ("usd_month", grant.month, micro),
+            ):
+                slot = (a.scope, limit, key)
+                self._count[slot] = self._count.get(slot, 0) + value
+
+
+def _checks(
+    a: Allowance, tokens: int, micro: int, minute: int, day: str, month: str
+) -> list[tuple[str, float | None, int, Any]]:
+    """(limit, cap, what this request adds, the periods it is counted over with weights)."""
+
+    def sliding(weight: float) -> list[tuple[int | str, float]]:
+        return [(minute, 1.0), (minute - 1, weight)]
+
+    return [
+        ("rpm", a.rpm, 1, sliding),
+        ("tpm", a.tpm, tokens, sliding),
+        (
+            "usd_day",
+            None if a.usd_day is None else _micro(a.usd_day),
+            micro,
+            lambda w: [(day, 1.0)],
+        ),
+        (
+            "usd_month",
+            None if a.usd_month is None else _micro(a.usd_month),
+            micro,
+            lambda w: [(month, 1.0)],
+        ),
+    ]
+
+
+class RedisTenantLimits:
+    """Every replica: one EVALSHA to reserve at every level together, one to settle. Redis
+    unreachable: requests go on unchecked (one warning), or with `fail_closed` are refused."""
+
+    def __init__(
+        self,
+        client: Redis | RedisCluster,
+        *,
+        prefix: str,
+        clock: Any = time.time,
+        fail_closed: bool = False,
+    ) -> None:
+        self._client = client
+        self._prefix = prefix
+        self._clock = clock
+        self._fail_closed = fail_closed
+        self._down = False
+        self._reserve = client.register_script((_LUA / "tenant_reserve.lua").read_text())
+        self._settle = client.register_script((_LUA / "tenant_settle.lua").read_text())
+
+    def _keys(
+        self, grant_or: tuple[Allowance, ...], minute: int, day: str, month: str
+    ) -> list[str]:
+        keys = []
+        for a in grant_or:
+            base = f"{self._prefix}{{tenant:{a.team}}}:{a.scope}"
+            keys += [
+                f"{base}:r:{minute}",
+                f"{base}:r:{minute - 1}",
+                f"{base}:t:{minute}",
+                f"{base}:t:{minute - 1}",
+                f"{base}:d:{day}",
+                f"{base}:m:{month}",
+            ]
+        return keys
+
+    async def reserve(
+        self, allowances: Sequence[Allowance], tokens: int, usd: Decimal
+    ) -> TenantGrant | TenantDenied:
+        now = self._clock()
+        minute, day, month, into = _periods(now)
+        micro = _micro(usd)
+        args: list[Any] = [tokens, micro, f"{1 - into / 60:.6f}"]
+        for a in allowances:
+            args += [_cap(a.rpm), _cap(a.tpm), _cap_usd(a.usd_day), _cap_usd(a.usd_month)]
+        keys = self._keys(tuple(allowances), minute, day, month)
+        try:
+            result = await self._reserve(keys=keys, args=args)
+        except (RedisError, OSError) as exc:
+            if not self._down:
+                what = "refusing requests" if self._fail_closed else "not enforced"
+                log.warning("Redis unreachable for keys' limits (%s): %s", type(exc).__name__, what)
+            self._down = True
+            if self._fail_closed:
+                return TenantDenied(allowances[0].scope, "unavailable", 1.0)
+            return TenantGrant(
+                (), tokens, micro, minute, day, month
+            )  # unchecked: nothing to settle
+        self._down = False
+        if int(result[0]) == 0:
+            index, limit = int(result[1]), _LIMITS[int(result[2])]
+            return TenantDenied(allowances[index].scope, limit, _retry(limit, now))
+        return TenantGrant(tuple(allowances), tokens, micro, minute, day, month)
+
+    async def settle(self, grant: TenantGrant, tokens: int, usd: Decimal) -> None:
+        if not grant.allowances:
+            return
+        keys = self._keys(grant.allowances, grant.minute, grant.day, grant.month)
+        with contextlib.suppress(RedisError, OSError):  # (the reservation expires with its window)
+            await self._settle(
+                keys=keys, args=[tokens - grant.tokens, _micro(usd) - grant.micro_usd]
+            )
+
+
+_LIMITS = ("rpm", "tpm", "usd_day", "usd_month")
+
+
+def _cap(value: int | None) -> int:
+    return -1 if value is None else value
+
+
+def _cap_usd(value: Decimal | None) -> int:
+    return -1 if value is None else _micro(value)

@@ -1,0 +1,120 @@
+"""One contract for keys' and teams' limits, in memory and on the real Redis (per-test prefix):
+requests and tokens per minute, USD per day and month, all levels or none, settled exactly."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from decimal import Decimal
+
+import pytest
+from redis.asyncio import Redis
+
+from gateway.core.caller import Allowance
+from gateway.state.tenant_limits import (
+    MemoryTenantLimits,
+    RedisTenantLimits,
+    TenantDenied,
+    TenantGrant,
+    TenantLimits,
+)
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+NOW = 1_767_225_630.0  # 2026-01-01 00:00:30 UTC: the middle of a minute
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = NOW
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def limits(request: pytest.FixtureRequest) -> AsyncIterator[tuple[TenantLimits, Clock]]:
+    clock = Clock()
+    if request.param == "memory":
+        yield MemoryTenantLimits(clock=clock), clock
+        return
+    client = Redis.from_url(REDIS_URL)  # no Redis: this fails here, loudly
+    prefix = f"test-tenant-{uuid.uuid4().hex[:8]}:"
+    try:
+        yield RedisTenantLimits(client, prefix=prefix, clock=clock), clock
+    finally:
+        keys = [k async for k in client.scan_iter(match=f"{prefix}*")]
+        if keys:
+            await client.delete(*keys)
+        await client.aclose()
+
+
+def key(**caps: object) -> Allowance:
+    return Allowance("key:k1", "search", **caps)  # type: ignore[arg-type]
+
+
+def team(**caps: object) -> Allowance:
+    return Allowance("team:search", "search", **caps)  # type: ignore[arg-type]
+
+
+async def test_requests_per_minute(limits: tuple[TenantLimits, Clock]) -> None:
+    lim, _ = limits
+    for _ in range(3):
+        assert isinstance(await lim.reserve([key(rpm=3)], 10, Decimal(0)), TenantGrant)
+    denied = await lim.reserve([key(rpm=3)], 10, Decimal(0))
+    assert isinstance(denied, TenantDenied) and denied.limit == "rpm" and not denied.budget
+    assert 1 <= denied.retry_after_s <= 60
+
+
+async def test_the_minute_slides_over_two_buckets(limits: tuple[TenantLimits, Clock]) -> None:
+    lim, clock = limits
+    for _ in range(4):
+        assert isinstance(await lim.reserve([key(rpm=4)], 1, Decimal(0)), TenantGrant)
+    clock.now += 60  # the next minute, at the same second: last minute weighs a half
+    assert isinstance(await lim.reserve([key(rpm=4)], 1, Decimal(0)), TenantGrant)
+    assert isinstance(await lim.reserve([key(rpm=4)], 1, Decimal(0)), TenantGrant)
+    assert isinstance(await lim.reserve([key(rpm=4)], 1, Decimal(0)), TenantDenied)  # 2+3>4
+
+
+async def test_tokens_per_minute_and_settle_corrects_them(
+    limits: tuple[TenantLimits, Clock],
+) -> None:
+    lim, _ = limits
+    grant = await lim.reserve([key(tpm=1000)], 900, Decimal(0))
+    assert isinstance(grant, TenantGrant)
+    assert isinstance(await lim.reserve([key(tpm=1000)], 200, Decimal(0)), TenantDenied)
+    await lim.settle(grant, 100, Decimal(0))  # it really used 100
+    assert isinstance(await lim.reserve([key(tpm=1000)], 800, Decimal(0)), TenantGrant)
+
+
+async def test_a_daily_budget_refuses_until_tomorrow(limits: tuple[TenantLimits, Clock]) -> None:
+    lim, _ = limits
+    grant = await lim.reserve([team(usd_day=Decimal("0.05"))], 10, Decimal("0.04"))
+    assert isinstance(grant, TenantGrant)
+    denied = await lim.reserve([team(usd_day=Decimal("0.05"))], 10, Decimal("0.02"))
+    assert isinstance(denied, TenantDenied) and denied.budget and denied.scope == "team:search"
+    assert denied.retry_after_s == pytest.approx(86_400 - 30)  # until midnight UTC
+    await lim.settle(grant, 10, Decimal("0.01"))  # it cost less than expected
+    assert isinstance(
+        await lim.reserve([team(usd_day=Decimal("0.05"))], 10, Decimal("0.02")), TenantGrant
+    )
+
+
+async def test_all_levels_or_none(limits: tuple[TenantLimits, Clock]) -> None:
+    lim, _ = limits
+    levels = [key(rpm=10), team(rpm=1)]
+    assert isinstance(await lim.reserve(levels, 1, Decimal(0)), TenantGrant)
+    denied = await lim.reserve(levels, 1, Decimal(0))
+    assert isinstance(denied, TenantDenied) and denied.scope == "team:search"
+    # The refused request took nothing from the key: nine more fit under its own rpm.
+    for _ in range(9):
+        assert isinstance(await lim.reserve([key(rpm=10)], 1, Decimal(0)), TenantGrant)
+    assert isinstance(await lim.reserve([key(rpm=10)], 1, Decimal(0)), TenantDenied)
+
+
+async def test_a_monthly_budget_holds_across_days(limits: tuple[TenantLimits, Clock]) -> None:
+    lim, clock = limits
+    cap = [key(usd_month=Decimal("1.00"))]
+    assert isinstance(await lim.reserve(cap, 1, Decimal("0.70")), TenantGrant)
+    clock.now += 86_400  # the next day, the same month
+    denied = await lim.reserve(cap, 1, Decimal("0.40"))
+    assert isinstance(denied, TenantDenied) and denied.limit == "usd_month"
