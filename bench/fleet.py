@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import loadgen
+from bench import keys, loadgen
 from bench.procs import Child, spawn, wait_ready
 from bench.serve import sim_spec
 from gateway.sim import SimVendor
@@ -28,6 +28,8 @@ TARGETS = (
     "gateway-httpx",
     MESSAGES,
     TRANSLATED,
+    keys.AUTH,
+    keys.AUTH_BUDGET,
 )
 REDIS = "gateway-redis"  # the gateway with its state in Redis (Redis(url, prefix) to start)
 Cores = tuple[int | None, int | None]  # (proxy core, client core)
@@ -111,7 +113,9 @@ def start(
     With "direct-messages" in `names`, a second simulator (of dialect anthropic, the upstream of
     gateway-messages) under that name. The simulators share the client core with the load
     generator; each proxy gets the other.
-    `redis` is needed for gateway-redis. `trees` names more targets, each the `gateway` target
+    `redis` is needed for gateway-redis. gateway-auth and gateway-auth-budget get a key minted
+    in their database first (bench/keys.py); their clients send it (`Child.headers`).
+    `trees` names more targets, each the `gateway` target
     (same arguments, same providers and policies) run from another checkout: its own
     `bench.serve` and `gateway` (bench/baseline.py makes one for `--baseline REV`).
     """
@@ -134,6 +138,13 @@ def start(
         argv[REDIS] = gateway_args(workdir, "aiohttp", redis)
     for name in trees:
         argv[name] = argv["gateway"]
+    minted = {
+        name: keys.mint(workdir / name, limits=name == keys.AUTH_BUDGET)
+        for name in (keys.AUTH, keys.AUTH_BUDGET)
+        if name in names
+    }  # before their gateways start: each its own SQLite file, in the folder it runs in
+    for name, key in minted.items():
+        argv[name] = [*argv["gateway"], *key.serve_args]
     for name in names:
         if name == REDIS and redis is None:
             raise ValueError(f"{REDIS} needs a Redis URL and prefix")
@@ -141,6 +152,7 @@ def start(
             args = [*argv[name], "--http", http]
             tree = trees.get(name)
             children[name] = spawn(name, args, cpu=proxy_cpu, logdir=workdir, tree=tree)
+            children[name].headers = minted[name].headers if name in minted else ""
     for name, child in children.items():
         wait_ready(child, http_path="/healthz" if name.startswith("gateway") else None)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import math
 import time
 from collections.abc import Callable
@@ -36,8 +37,9 @@ def _request(port: int, path: str, body: dict[str, object], headers: str = "") -
     return head.encode() + content
 
 
-def chat_request(port: int, *, model: str, stream: bool) -> bytes:
-    """The raw bytes of one chat-completions request (the same workload for every target)."""
+def chat_request(port: int, *, model: str, stream: bool, headers: str = "") -> bytes:
+    """The raw bytes of one chat-completions request (the same workload for every target);
+    `headers`: more header lines, each ending in CRLF (an `authorization` for the auth targets)."""
     body: dict[str, object] = {
         "model": model,
         "messages": [{"role": "user", "content": PROMPT}],
@@ -45,10 +47,10 @@ def chat_request(port: int, *, model: str, stream: bool) -> bytes:
     }
     if stream:
         body["stream"] = True
-    return _request(port, PATH, body)
+    return _request(port, PATH, body, headers)
 
 
-def messages_request(port: int, *, model: str, stream: bool) -> bytes:
+def messages_request(port: int, *, model: str, stream: bool, headers: str = "") -> bytes:
     """The raw bytes of one Anthropic Messages request: the chat workload in Messages' shape."""
     body: dict[str, object] = {
         "model": model,
@@ -57,7 +59,8 @@ def messages_request(port: int, *, model: str, stream: bool) -> bytes:
     }
     if stream:
         body["stream"] = True
-    return _request(port, MESSAGES_PATH, body, f"anthropic-version: {ANTHROPIC_VERSION}\r\n")
+    version = f"anthropic-version: {ANTHROPIC_VERSION}\r\n"
+    return _request(port, MESSAGES_PATH, body, version + headers)
 
 
 def _is_chat_reply(body: bytes) -> bool:
@@ -87,14 +90,19 @@ class Workload:
     """What the clients of a target send (one dialect) and what a right answer looks like."""
 
     name: str
-    build: Callable[..., bytes]  # (port, *, model, stream) -> the raw request
+    build: Callable[..., bytes]  # (port, *, model, stream, headers) -> the raw request
     is_reply: Callable[[bytes], bool]
     is_stream: Callable[[bytes], bool]
     reply_is: str  # what is_reply checks, for the error message
     stream_is: str
+    headers: str = ""  # more header lines of every request (CRLF-terminated): an API key
 
     def request(self, port: int, model: str, *, stream: bool) -> bytes:
-        return self.build(port, model=model, stream=stream)
+        return self.build(port, model=model, stream=stream, headers=self.headers)
+
+    def with_headers(self, headers: str) -> Workload:
+        """The same workload, every request also carrying `headers`."""
+        return dataclasses.replace(self, headers=headers)
 
     async def check(self, port: int, model: str) -> None:
         """One whole and one streamed request; RuntimeError if either answer is wrong."""

@@ -32,7 +32,7 @@ from urllib.parse import urlsplit, urlunsplit
 import orjson
 import uvloop
 
-from bench import baseline, fleet, loadgen, redis_stats, report
+from bench import baseline, fleet, keys, loadgen, redis_stats, report
 from bench.procs import Child, cpu_seconds, rss_mb
 from bench.profile import profile_gateway
 from bench.serve import SIM_MODEL, default_http
@@ -55,7 +55,7 @@ class Sizes:
 async def _warm_up(target: Child, sizes: Sizes) -> None:
     """Check the answers are right, fill the connection pools, let the caches settle."""
     port = target.port
-    work = fleet.workload(target.name)
+    work = fleet.workload(target.name).with_headers(target.headers)
     try:
         await work.check(port, SIM_MODEL)  # a chat completion, or a Messages reply, whole and SSE
     except (RuntimeError, OSError) as exc:
@@ -72,7 +72,7 @@ async def _measure(
 ) -> report.Metrics:
     """One round of the three phases; with `probe`, also the Redis work of the c=32 phase."""
     port = target.port
-    work = fleet.workload(target.name)
+    work = fleet.workload(target.name).with_headers(target.headers)
     plain = work.request(port, SIM_MODEL, stream=False)
     streamed = work.request(port, SIM_MODEL, stream=True)
     c1 = await loadgen.run_phase(port, plain, concurrency=1, requests=sizes.c1)
@@ -292,6 +292,10 @@ def _print(
     versus = report.versus(results, "gateway", previous) if previous is not None else ""
     if versus:
         print(versus)
+    for name in (keys.AUTH, keys.AUTH_BUDGET):  # what auth, then limits and budgets, add
+        with_key = report.versus(results, name, "gateway")
+        if with_key:
+            print(with_key)
     if profile:
         print("\n" + profile)
 

@@ -62,6 +62,7 @@ class Child:
     port: int
     proc: subprocess.Popen[bytes]
     log: Path
+    headers: str = ""  # header lines its clients add to every request (an API key), CRLF each
 
     @property
     def pid(self) -> int:

@@ -89,9 +89,10 @@ def versus(results: Mapping[str, Metrics], new: str, old: str) -> str:
     added_b = (b["c1_p50_ms"] - direct["c1_p50_ms"]) * 1000
     ttfb_a = (a["ttfb_p50_ms"] - direct["ttfb_p50_ms"]) * 1000
     ttfb_b = (b["ttfb_p50_ms"] - direct["ttfb_p50_ms"]) * 1000
+    cpu_a, cpu_b = a["cpu_ms_per_req"], b["cpu_ms_per_req"]
     return (
-        f"- {new} vs {old}, same run: CPU/request {a['cpu_ms_per_req']:.3f} vs "
-        f"{b['cpu_ms_per_req']:.3f} ms ({a['cpu_ms_per_req'] / b['cpu_ms_per_req']:.2f}x), "
+        f"- {new} vs {old}, same run: CPU/request {cpu_a:.3f} vs {cpu_b:.3f} ms "
+        f"(**{cpu_a / cpu_b:.2f}x**, {(cpu_a - cpu_b) * 1000:+.0f} µs), "
         f"throughput {a['rps']:.0f} vs {b['rps']:.0f} req/s ({a['rps'] / b['rps']:.2f}x), "
         f"added p50 at c=1 {added_a:.0f} vs {added_b:.0f} µs ({added_a - added_b:+.0f} µs), "
         f"added TTFB p50 {ttfb_a:.0f} vs {ttfb_b:.0f} µs ({ttfb_a - ttfb_b:+.0f} µs), "

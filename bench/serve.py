@@ -4,6 +4,7 @@
     python -m bench.serve passthrough-httpx --upstream http://127.0.0.1:P/v1 --port Q
     python -m bench.serve gateway --providers F --policies D --transport aiohttp --port Q
     python -m bench.serve gateway ... --redis-url redis://127.0.0.1:6379/0 --redis-prefix P
+    python -m bench.serve gateway ... --auth --database-url sqlite:////tmp/x/gateway.db
 
 Proxies run under uvicorn as `gateway serve` does (uvloop, httptools, no access log, one
 worker). With --profile FILE, SIGUSR1 starts cProfile and SIGUSR2 stops it and writes FILE.
@@ -87,8 +88,9 @@ def _app(args: argparse.Namespace) -> FastAPI:
         redis_url=args.redis_url,  # None: in-memory state
         redis_prefix=args.redis_prefix,
         log_level="warning",
+        database_url=args.database_url,  # None: ./gateway.db, in the folder it runs in
         master_key=None,
-        auth=False,  # loopback: the auth-on figures are measured with a key by their target
+        auth=args.auth,  # off unless asked: the auth targets send a key minted beforehand
     )
     return create_gateway(settings)
 
@@ -121,6 +123,8 @@ def main() -> None:
     parser.add_argument("--transport", choices=("aiohttp", "httpx"), default="aiohttp")
     parser.add_argument("--redis-url", help="state in this Redis (gateway; default: in memory)")
     parser.add_argument("--redis-prefix", default="gw:", help="Redis key prefix (gateway)")
+    parser.add_argument("--auth", action="store_true", help="auth on: clients send a key")
+    parser.add_argument("--database-url", help="ledger and keys (gateway; default ./gateway.db)")
     parser.add_argument("--http", choices=("httptools", "h11"), default=default_http())
     parser.add_argument("--profile", type=Path, help="cProfile on SIGUSR1, written on SIGUSR2")
     args = parser.parse_args()
