@@ -39,6 +39,7 @@ from gateway.state.factory import build_store
 from gateway.state.overlay import OverlayStore
 from gateway.state.store import Store
 from gateway.tenancy.directory import KeyDirectory
+from gateway.tenancy.spend import ledger_seeder
 from gateway.tenancy.store import KeyStore
 from gateway.upstream.pool_scraper import PoolScraper
 from gateway.upstream.registry import build_upstreams
@@ -82,6 +83,8 @@ def create_app(
         # affinity shared with the other gateways when the Store is shared.
         pools = PoolScraper(share=inner.pool_share())
         state = OverlayStore(inner, pools)
+        if keys is not None:  # budgets' counters rebuilt from the ledger when missing
+            state.tenant_limits().seeder = ledger_seeder(keys.engine)
         state.track(config.deployments.values())
         await state.start()
         upstreams = build_upstreams(config, settings, env)

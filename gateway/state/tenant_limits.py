@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -51,7 +51,14 @@ class TenantDenied:
         return self.limit.startswith("usd")
 
 
+# What the ledger says a key or team spent so far this UTC day and this month, in USD: the
+# budgets' counters are rebuilt from it when they are missing (Redis flushed or restarted).
+Seeder = Callable[[Allowance, float], Awaitable[tuple[Decimal, Decimal]]]
+
+
 class TenantLimits(Protocol):
+    seeder: Seeder | None  # the ledger's spend, to rebuild a budget's missing counter
+
     async def reserve(
         self, allowances: Sequence[Allowance], tokens: int, usd: Decimal
     ) -> TenantGrant | TenantDenied: ...
@@ -88,6 +95,7 @@ class MemoryTenantLimits:
     def __init__(self, clock: Any = time.time) -> None:
         self._clock = clock
         self._count: dict[tuple[str, str, int | str], int] = {}
+        self.seeder: Seeder | None = None  # (a restart loses the counters: rebuilt from it)
 
     async def reserve(
         self, allowances: Sequence[Allowance], tokens: int, usd: Decimal
@@ -97,6 +105,7 @@ class MemoryTenantLimits:
         weight = 1 - into / 60
         micro = _micro(usd)
         for a in allowances:
+            await self._seed(a, day, month, now)
             for limit, cap, add, periods in _checks(a, tokens, micro, minute, day, month):
                 used = sum(self._count.get((a.scope, limit, p), 0) * w for p, w in periods(weight))
                 if cap is not None and used + add > cap:
@@ -110,6 +119,24 @@ class MemoryTenantLimits:
 
     async def settle(self, grant: TenantGrant, tokens: int, usd: Decimal) -> None:
         self._add(grant, 0, tokens - grant.tokens, _micro(usd) - grant.micro_usd)
+
+    async def _seed(self, a: Allowance, day: str, month: str, now: float) -> None:
+        if a.usd_day is None and a.usd_month is None:
+            return
+        if (a.scope, "usd_day", day) in self._count and (
+            a.scope,
+            "usd_month",
+            month,
+        ) in self._count:
+            return
+        spent_day, spent_month = Decimal(0), Decimal(0)
+        if self.seeder is not None:
+            try:
+                spent_day, spent_month = await self.seeder(a, now)
+            except Exception as exc:  # the ledger unreachable: count from 0, say so
+                log.warning("budget of %s not rebuilt from the ledger: %s", a.scope, exc)
+        self._count.setdefault((a.scope, "usd_day", day), _micro(spent_day))
+        self._count.setdefault((a.scope, "usd_month", month), _micro(spent_month))
 
     def _add(self, grant: TenantGrant, requests: int, tokens: int, micro: int) -> None:
         for a in grant.allowances:
@@ -160,11 +187,13 @@ class RedisTenantLimits:
         prefix: str,
         clock: Any = time.time,
         fail_closed: bool = False,
+        seeder: Seeder | None = None,
     ) -> None:
         self._client = client
         self._prefix = prefix
         self._clock = clock
         self._fail_closed = fail_closed
+        self.seeder = seeder  # set by the app once the ledger is open; None: start from 0
         self._down = False
         self._reserve = client.register_script((_LUA / "tenant_reserve.lua").read_text())
         self._settle = client.register_script((_LUA / "tenant_settle.lua").read_text())
@@ -197,6 +226,9 @@ class RedisTenantLimits:
         keys = self._keys(tuple(allowances), minute, day, month)
         try:
             result = await self._reserve(keys=keys, args=args)
+            if int(result[0]) == 2:  # a budget's counter is missing: rebuilt, then asked again
+                await self._seed(allowances[int(result[1])], keys, int(result[1]), now)
+                result = await self._reserve(keys=keys, args=args)
         except (RedisError, OSError) as exc:
             if not self._down:
                 what = "refusing requests" if self._fail_closed else "not enforced"
@@ -212,6 +244,23 @@ class RedisTenantLimits:
             index, limit = int(result[1]), _LIMITS[int(result[2])]
             return TenantDenied(allowances[index].scope, limit, _retry(limit, now))
         return TenantGrant(tuple(allowances), tokens, micro, minute, day, month)
+
+    async def _seed(self, allowance: Allowance, keys: list[str], index: int, now: float) -> None:
+        """The day's and month's counters from the ledger (0 without one); SET NX, so a replica
+        that seeded first, or a reservation meanwhile, is never overwritten."""
+        spent_day, spent_month = Decimal(0), Decimal(0)
+        if self.seeder is not None:
+            try:
+                spent_day, spent_month = await self.seeder(allowance, now)
+            except Exception as exc:  # the ledger unreachable: count from 0, say so
+                log.warning("budget of %s not rebuilt from the ledger: %s", allowance.scope, exc)
+        base = index * 6
+        pipe = self._client.pipeline(transaction=False)
+        pipe.set(keys[base + 4], _micro(spent_day), nx=True, ex=172_800)
+        pipe.set(keys[base + 5], _micro(spent_month), nx=True, ex=2_764_800)
+        await pipe.execute()
+        if spent_day or spent_month:
+            log.info("budget of %s rebuilt from the ledger", allowance.scope)
 
     async def settle(self, grant: TenantGrant, tokens: int, usd: Decimal) -> None:
         if not grant.allowances:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -10,6 +11,7 @@ from typing import Literal
 from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from gateway.core.caller import Allowance
 from gateway.ledger.models import spend_log
 
 _QUANTUM = Decimal("1e-10")
@@ -55,3 +57,19 @@ async def spend_by(
 def _usd(value: object) -> Decimal:
     # SQLite sums its text costs into a float: back to the ledger's 10 decimals.
     return _ZERO if value is None else Decimal(str(value)).quantize(_QUANTUM)
+
+
+def ledger_seeder(
+    engine: AsyncEngine,
+) -> Callable[[Allowance, float], Awaitable[tuple[Decimal, Decimal]]]:
+    """What a key or team spent this UTC day and month by the ledger: how the limiter rebuilds
+    a budget's counters that are missing (Redis flushed or restarted, a replica restarted)."""
+
+    async def seed(allowance: Allowance, now: float) -> tuple[Decimal, Decimal]:
+        kind, _, name = allowance.scope.partition(":")
+        by: Literal["key_id", "team"] = "key_id" if kind == "key" else "team"
+        moment = datetime.fromtimestamp(now, UTC)
+        spent = (await spend_by(engine, by, only=name, now=moment)).get(name, Spend())
+        return spent.day, spent.month
+
+    return seed

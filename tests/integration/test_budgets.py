@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from redis.asyncio import Redis
 from sqlalchemy import func, select
 
 from gateway.ledger.database import create_engine, parse_database_url
@@ -23,6 +24,7 @@ from tests.gateway_procs import gateway_processes
 
 FAST = VendorSpec(models=["m"], ttft_ms=1, tokens_per_s=5000, output_tokens=20)
 MASTER = "mk-budget-master"
+REDIS_URL = "redis://127.0.0.1:6379/0"
 ADMIN = {"authorization": f"Bearer {MASTER}"}
 CHAT = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 20}
 
@@ -105,3 +107,30 @@ async def test_two_replicas_hold_one_team_budget_under_concurrent_clients(tmp_pa
             one = (await conn.execute(select(func.max(spend_log.c.cost_usd)))).scalar_one()
         await engine.dispose()
     assert spent is not None and spent <= budget + one, (spent, one)
+
+
+async def test_a_budget_holds_after_redis_is_flushed(fleet: FleetFactory) -> None:
+    prefix = f"test-flush-{uuid.uuid4().hex[:8]}:"
+    settings = {"redis_url": REDIS_URL, "redis_prefix": prefix, "default_output_tokens": 20}
+    async with (
+        fleet({"a": FAST}, {"a": (1000.0, 1000.0)}, master_key=MASTER, **settings) as f,
+        httpx.AsyncClient(base_url=f.url) as http,
+    ):
+        await http.post("/admin/teams", json={"name": "t", "budget_usd_day": "0.1"}, headers=ADMIN)
+        r = await http.post("/admin/keys", json={"team": "t"}, headers=ADMIN)
+        user = {"authorization": f"Bearer {r.json()['key']}"}
+        for _ in range(3):  # about $0.023 each: $0.069 of $0.10
+            assert (
+                await http.post("/v1/chat/completions", json=CHAT, headers=user)
+            ).status_code == 200
+        await asyncio.sleep(1.0)  # the ledger's writer flushes its batch
+        redis = Redis.from_url(REDIS_URL)
+        keys = [k async for k in redis.scan_iter(match=f"{prefix}*")]
+        assert keys and await redis.delete(*keys)  # Redis flushed mid-day
+        await redis.aclose()
+        codes = [
+            (await http.post("/v1/chat/completions", json=CHAT, headers=user)).status_code
+            for _ in range(4)
+        ]
+    assert codes[0] == 200 and codes[-1] == 429  # rebuilt from the ledger: ~1 more, not 4
+    assert codes.count(200) <= 2, codes

@@ -3,12 +3,22 @@
 --       minute, micro-USD today, this month.
 -- ARGV: tokens, micro_usd, weight of last minute (0..1), then per allowance 4 caps
 --       (rpm, tpm, usd_day, usd_month; -1: none).
--- Returns {1} granted, or {0, allowance index (0-based), limit index (0 rpm, 1 tpm, 2 day, 3 month)}.
+-- Returns {1} granted, {0, allowance index (0-based), limit index (0 rpm, 1 tpm, 2 day, 3 month)}
+-- refused, or {2, allowance index} when a budget's counter is missing (a new day, or Redis
+-- flushed): the caller seeds it from the ledger (SET NX) and asks again.
 local tokens = tonumber(ARGV[1])
 local micro = tonumber(ARGV[2])
 local weight = tonumber(ARGV[3])
 local n = #KEYS / 6
 local function num(key) return tonumber(redis.call('GET', key) or '0') end
+for i = 0, n - 1 do
+  local k = i * 6
+  local a = 4 + i * 4
+  if (tonumber(ARGV[a + 2]) >= 0 and redis.call('EXISTS', KEYS[k + 5]) == 0)
+    or (tonumber(ARGV[a + 3]) >= 0 and redis.call('EXISTS', KEYS[k + 6]) == 0) then
+    return {2, i}
+  end
+end
 for i = 0, n - 1 do
   local k = i * 6
   local a = 4 + i * 4
