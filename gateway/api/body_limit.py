@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gateway.api.shapes import error_json
 from gateway.errors import PayloadTooLarge
 
 
@@ -20,7 +20,7 @@ class BodyLimit:
         for name, value in scope["headers"]:
             if name == b"content-length":
                 if value.isdigit() and int(value) > self.max_bytes:
-                    await self._refuse(send)
+                    await self._refuse(scope["path"], send)
                     return
                 break
         seen = 0
@@ -41,8 +41,9 @@ class BodyLimit:
     def _message(self) -> str:
         return f"Request body is larger than the limit of {self.max_bytes} bytes."
 
-    async def _refuse(self, send: Send) -> None:
-        body = orjson.dumps(PayloadTooLarge(self._message()).body())
+    async def _refuse(self, path: str, send: Send) -> None:
+        exc = PayloadTooLarge(self._message())
+        body = error_json(path, 413, exc.message, exc.type, exc.code)
         headers = [
             (b"content-type", b"application/json"),
             (b"content-length", str(len(body)).encode()),

@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
+from gateway.api.shapes import error_json
 from gateway.errors import GatewayError, InvalidRequest, UpstreamStatusError, error_object
 
 log = logging.getLogger("gateway.api")
@@ -63,11 +64,14 @@ def install(app: FastAPI) -> None:
         param = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or None
         return render(InvalidRequest(str(first.get("msg", "Invalid request.")), param=param))
 
-    async def http_error(_: Request, exc: Exception) -> Response:
+    async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
         type_ = "invalid_request_error" if exc.status_code < 500 else "server_error"
         code = "not_found" if exc.status_code == 404 else None
-        return openai_error(exc.status_code, str(exc.detail), type_, code)
+        body = error_json(request.url.path, exc.status_code, str(exc.detail), type_, code)
+        response = Response(body, status_code=exc.status_code, media_type="application/json")
+        response.headers.update(exc.headers or {})
+        return response
 
     async def unexpected(_: Request, exc: Exception) -> Response:
         log.exception("unexpected error", exc_info=exc)

@@ -14,10 +14,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import orjson
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
-from gateway.errors import error_object
+from gateway.api.shapes import error_json
 
 MAX_HEADER_BYTES = 64 * 1024
 MAX_HEADERS = 128
@@ -81,7 +80,8 @@ class GuardedHttpTools(HttpToolsProtocol):
         if self._head_timer is not None:
             self._head_timer.cancel()
             self._head_timer = None
-        body = orjson.dumps(error_object(message, "invalid_request_error", code))
+        path = (getattr(self, "url", b"") or b"").split(b"?", 1)[0].decode("latin-1")
+        body = error_json(path, status, message, "invalid_request_error", code)
         head = [
             STATUS_LINE[status],
             b"content-type: application/json\r\n",
