@@ -175,7 +175,17 @@ def _parse(raw: bytes, *, counting: bool) -> MessagesRequest:
         prompt_tokens=wire.estimate_tokens(cacheable),
         max_tokens=max_tokens,
         stream=body.get("stream") is True and not counting,
-        tool_name=tool_name,
+        tool_name=None if _after_tool_result(body.get("messages")) else tool_name,
+    )
+
+
+def _after_tool_result(messages: object) -> bool:
+    """The last user turn carries a tool_result: a model answers it with text."""
+    if not isinstance(messages, list) or not messages or not isinstance(messages[-1], dict):
+        return False
+    content = messages[-1].get("content")
+    return isinstance(content, list) and any(
+        isinstance(b, dict) and b.get("type") == "tool_result" for b in content
     )
 
 

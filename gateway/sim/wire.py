@@ -67,7 +67,8 @@ def parse_chat_request(raw: bytes) -> ChatRequest:
         stream=body.get("stream") is True,
         include_usage=isinstance(stream_options, dict)
         and stream_options.get("include_usage") is True,
-        tool_name=_tool_name(body),
+        # A model that has just been given a tool's result answers with text, so agents end.
+        tool_name=None if _after_tool_result(messages) else _tool_name(body),
     )
 
 
@@ -121,6 +122,11 @@ def max_tokens_of(body: dict[str, Any]) -> int | None:
         if body.get(key) is not None:
             return positive_int(body, key, default=0, maximum=1 << 30)
     return None
+
+
+def _after_tool_result(messages: list[Any]) -> bool:
+    last = messages[-1]
+    return isinstance(last, dict) and last.get("role") in ("tool", "function")
 
 
 def _tool_name(body: dict[str, Any]) -> str | None:
