@@ -77,6 +77,11 @@ class RouteSpec(_Strict):
     # A stream that breaks after its first byte is continued on the next candidate, prompted
     # with the text already sent (see README for the caveats). Off: the client gets an error event.
     resume: bool = False
+    # What clients use this route for (gateway check verifies every target serves each one,
+    # natively or translated). Unset: not checked.
+    operations: (
+        tuple[Literal["chat", "messages", "responses", "embeddings", "completions"], ...] | None
+    ) = None
     teams: dict[str, RouteOverride] = Field(default_factory=dict)
 
     @model_validator(mode="after")

@@ -9,6 +9,7 @@ from gateway.config.constraints import violation
 from gateway.config.policies import PolicyFile, RouteOverride, RouteSpec, Strategy
 from gateway.config.runtime import Deployment, Route
 from gateway.config.yamlsrc import ConfigError, Document, Loc, Problem, validate
+from gateway.core.operation import Operation, served_as
 
 WEIGHT_TOTAL = 100.0
 
@@ -107,6 +108,7 @@ class _Ctx:
                 f"no target can meet {slo.ttft_ms:g} ms by its declared typical_ttft_ms",
                 "raise the target or add a faster deployment",
             )
+        self._serves(base.operations or (), listed, loc)
         shares = self._weights(weights or {}, refs, strategy, loc)
         return Route(
             name=name,
@@ -127,6 +129,18 @@ class _Ctx:
             hedge_after_ms=base.hedge_after_ms,
             resume=base.resume,
         )
+
+    def _serves(self, operations: tuple[str, ...], listed: list[Deployment], loc: Loc) -> None:
+        """Every target serves each operation the route is used for, natively or translated."""
+        for op in operations:
+            for dep in listed:
+                if served_as(Operation(op), dep.operations) is None:
+                    native = ", ".join(sorted(dep.operations))
+                    self._problem(
+                        (*loc, "operations"),
+                        f"'{dep.id}' cannot serve {op} (it serves {native})",
+                        "list it under the model's operations, or drop the target",
+                    )
 
     def _weights(
         self, weights: Mapping[str, float], refs: tuple[str, ...], strategy: Strategy, loc: Loc

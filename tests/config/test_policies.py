@@ -91,3 +91,13 @@ def test_check_command_json_for_ci(tmp_path: Path) -> None:
     (problem,) = report["problems"]
     assert problem["line"] == 6 and problem["field"] == "routes.canary.weights"
     assert "Traceback" not in done.stderr
+
+
+def test_a_route_used_for_messages_may_target_chat_models(tmp_path: Path) -> None:
+    (tmp_path / "providers.yaml").write_text(PROVIDERS)
+    (tmp_path / "policies").mkdir()
+    (tmp_path / "policies" / "p.yaml").write_text(
+        "routes:\n  claude-ish:\n    targets: [fast/m]\n    operations: [chat, messages]\n"
+    )
+    config = load_config(tmp_path / "providers.yaml", tmp_path / "policies", {})
+    assert [d.id for d in config.routes["claude-ish"].targets] == ["fast/m"]  # translated
