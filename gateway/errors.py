@@ -5,6 +5,9 @@ GatewayError                      status  type                      retryable
 ├── AuthenticationError           401     authentication_error      no
 ├── ModelNotAllowed               403     invalid_request_error     no
 ├── ModelNotFound                 404     invalid_request_error     no
+├── NotFound (admin: key, team)   404     invalid_request_error     no
+├── Conflict                      409     invalid_request_error     no
+├── KeysUnavailable               503     service_unavailable       no
 ├── PayloadTooLarge               413     invalid_request_error     no
 ├── RateLimited                   429     rate_limit_exceeded       no (all candidates exhausted)
 │   └── InsufficientQuota         429     insufficient_quota        no (a key's or team's budget)
@@ -77,6 +80,26 @@ class ModelNotFound(GatewayError):
     status = 404
     type = "invalid_request_error"
     code = "model_not_found"
+
+
+class NotFound(GatewayError):
+    """An admin resource (a key, a team) that does not exist."""
+
+    status = 404
+    type = "invalid_request_error"
+    code = "not_found"
+
+
+class Conflict(GatewayError):
+    status = 409
+    type = "invalid_request_error"
+    code = "conflict"
+
+
+class KeysUnavailable(GatewayError):
+    status = 503
+    type = "service_unavailable"
+    code = "keys_unavailable"
 
 
 class PayloadTooLarge(GatewayError):

@@ -19,7 +19,7 @@ from sqlalchemy.exc import DBAPIError
 from starlette.responses import Response
 
 from gateway.api.auth import require_admin
-from gateway.errors import GatewayError, InvalidRequest
+from gateway.errors import Conflict, InvalidRequest, KeysUnavailable, NotFound
 from gateway.tenancy.keys import shown
 from gateway.tenancy.spend import Spend, spend_by
 from gateway.tenancy.store import KeyStore, TeamExists
@@ -30,24 +30,6 @@ router = APIRouter(include_in_schema=False)  # not advertised in /openapi.json
 _TEN_YEARS_S = 10 * 366 * 86400
 M = TypeVar("M", bound="BaseModel")
 R = TypeVar("R")
-
-
-class NotFound(GatewayError):
-    status = 404
-    type = "invalid_request_error"
-    code = "not_found"
-
-
-class Conflict(GatewayError):
-    status = 409
-    type = "invalid_request_error"
-    code = "conflict"
-
-
-class KeysUnavailable(GatewayError):
-    status = 503
-    type = "service_unavailable"
-    code = "keys_unavailable"
 
 
 class _Limits(BaseModel):
