@@ -60,9 +60,6 @@ class Untranslatable(ValueError):
         self.param = param
 
 
-# --- request ------------------------------------------------------------------------------
-
-
 def request_to_chat(body: Mapping[str, Any], *, upstream_model: str) -> dict[str, Any]:
     """An Anthropic Messages request body as an OpenAI chat completions body."""
     for key, why in _UNTRANSLATABLE.items():
@@ -270,17 +267,22 @@ def _tools(tools: object) -> list[dict[str, Any]]:
         kind = tool.get("type")
         if kind not in (None, "custom"):
             raise Untranslatable(f"Server tool '{kind}' has no Chat Completions equivalent.", p)
-        if not isinstance(tool.get("name"), str):
-            raise Untranslatable(f"'{p}.name' must be a string.", f"{p}.name")
-        fn: dict[str, Any] = {"name": tool["name"]}
-        if isinstance(tool.get("description"), str):
-            fn["description"] = tool["description"]
-        if tool.get("input_schema") is not None:
-            fn["parameters"] = tool["input_schema"]
-        if isinstance(tool.get("strict"), bool):
-            fn["strict"] = tool["strict"]
-        out.append({"type": "function", "function": fn})
+        out.append(function_tool(tool, p, "input_schema"))
     return out
+
+
+def function_tool(tool: Mapping[str, Any], p: str, schema_key: str) -> dict[str, Any]:
+    """A chat function tool from a Messages or Responses tool whose JSON schema is `schema_key`."""
+    if not isinstance(tool.get("name"), str):
+        raise Untranslatable(f"'{p}.name' must be a string.", f"{p}.name")
+    fn: dict[str, Any] = {"name": tool["name"]}
+    if isinstance(tool.get("description"), str):
+        fn["description"] = tool["description"]
+    if tool.get(schema_key) is not None:
+        fn["parameters"] = tool[schema_key]
+    if isinstance(tool.get("strict"), bool):
+        fn["strict"] = tool["strict"]
+    return {"type": "function", "function": fn}
 
 
 def _tooling(tools: object, choice: object) -> dict[str, Any]:
@@ -320,9 +322,6 @@ def _output_format(body: Mapping[str, Any]) -> dict[str, Any] | None:
         raise Untranslatable("Only json_schema output formats can be sent.", f"{param}.type")
     schema = {"name": "output", "schema": fmt.get("schema"), "strict": True}
     return {"type": "json_schema", "json_schema": schema}
-
-
-# --- reply --------------------------------------------------------------------------------
 
 
 def reply_from_chat(chat: Mapping[str, Any], *, model: str) -> dict[str, Any]:
@@ -386,9 +385,6 @@ def _tool_use(call: object, p: str) -> dict[str, Any]:
             "The upstream tool call's arguments are not a JSON object.", f"{p}.function.arguments"
         )
     return {"type": "tool_use", "id": call.get("id") or "", "name": fn.get("name"), "input": args}
-
-
-# --- errors -------------------------------------------------------------------------------
 
 
 def error_to_anthropic(status: int, message: str) -> dict[str, Any]:

@@ -23,6 +23,21 @@ def sse(event: Mapping[str, Any]) -> bytes:
     return b"event: %s\ndata: %s\n\n" % (str(event["type"]).encode(), orjson.dumps(event))
 
 
+def chunk_usage(chunk: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    usage = chunk.get("usage")
+    return usage if isinstance(usage, Mapping) else None
+
+
+def first_choices(chunk: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The chunk's choice of index 0 (n > 1 is not translated), if it has one."""
+    choices = chunk.get("choices")
+    return [
+        c
+        for c in (choices if isinstance(choices, list) else ())
+        if isinstance(c, Mapping) and c.get("index", 0) == 0
+    ]
+
+
 class StreamFromChat:
     """Turns parsed chat.completion.chunk objects, in order, into Anthropic SSE events."""
 
@@ -60,12 +75,8 @@ class StreamFromChat:
 
     def feed(self, chunk: Mapping[str, Any]) -> list[bytes]:
         out: list[bytes] = []
-        if isinstance(chunk.get("usage"), Mapping):
-            self._usage = chunk["usage"]
-        choices = chunk.get("choices")
-        for choice in choices if isinstance(choices, list) else ():
-            if not isinstance(choice, Mapping) or choice.get("index", 0) != 0:
-                continue
+        self._usage = chunk_usage(chunk) or self._usage
+        for choice in first_choices(chunk):
             delta = choice.get("delta")
             if isinstance(delta, Mapping):
                 self._delta(delta, out)

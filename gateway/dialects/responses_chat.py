@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 
-from gateway.dialects.messages_chat import Untranslatable, _collapse, _message_text
+from gateway.dialects.messages_chat import Untranslatable, _collapse, _message_text, function_tool
 from gateway.dialects.messages_chat_stream import reasoning_of
 from gateway.dialects.responses_chat_stream import (
     StreamFromChat,
@@ -234,16 +234,7 @@ def _tools(tools: object) -> list[dict[str, Any]]:
         kind = tool.get("type")
         if kind != "function":
             raise Untranslatable(f"Built-in tool '{kind}' has no Chat Completions equivalent.", p)
-        if not isinstance(tool.get("name"), str):
-            raise Untranslatable(f"'{p}.name' must be a string.", f"{p}.name")
-        fn: dict[str, Any] = {"name": tool["name"]}
-        if isinstance(tool.get("description"), str):
-            fn["description"] = tool["description"]
-        if tool.get("parameters") is not None:
-            fn["parameters"] = tool["parameters"]
-        if isinstance(tool.get("strict"), bool):
-            fn["strict"] = tool["strict"]
-        out.append({"type": "function", "function": fn})
+        out.append(function_tool(tool, p, "parameters"))
     return out
 
 

@@ -23,7 +23,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from gateway.dialects.messages_chat_stream import reasoning_of, sse, stop_reason_of, usage_from_chat
+from gateway.dialects.messages_chat_stream import (
+    chunk_usage,
+    first_choices,
+    reasoning_of,
+    sse,
+    stop_reason_of,
+    usage_from_chat,
+)
 
 _PART_FIELD = {"output_text": "text", "refusal": "refusal"}
 
@@ -51,12 +58,8 @@ class StreamFromChat:
 
     def feed(self, chunk: Mapping[str, Any]) -> list[bytes]:
         out: list[bytes] = []
-        if isinstance(chunk.get("usage"), Mapping):
-            self._usage = chunk["usage"]
-        choices = chunk.get("choices")
-        for choice in choices if isinstance(choices, list) else ():
-            if not isinstance(choice, Mapping) or choice.get("index", 0) != 0:
-                continue
+        self._usage = chunk_usage(chunk) or self._usage
+        for choice in first_choices(chunk):
             delta = choice.get("delta")
             if isinstance(delta, Mapping):
                 self._delta(delta, out)
