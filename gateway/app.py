@@ -61,7 +61,7 @@ def create_app(
     # Load now, not in the lifespan: a bad file must stop `serve` before it binds a port.
     config = config or load_config(settings.providers, settings.policies, env)
     # Our secrets by value, beside the patterns, out of every log line from here on.
-    keys_in_use = (env.get(d.api_key_env, "") for d in config.deployments.values() if d.api_key_env)
+    keys_in_use = (env.get(n, "") for d in config.deployments.values() for n in d.secret_envs)
     logs.install([settings.master_key or "", *keys_in_use])
     for provider, why in config.unavailable.items():
         log.warning("provider %s is unavailable and skipped: %s", provider, why)

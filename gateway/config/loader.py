@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Mapping
 from pathlib import Path
 
+from gateway.config.litellm_kinds import LITELLM_KINDS, litellm_model
 from gateway.config.providers import (
     DEFAULT_OPERATIONS,
     KIND_BASE_URL,
@@ -20,6 +22,7 @@ from gateway.config.runtime import (
     Config,
     Deployment,
     DnsSource,
+    LitellmAuth,
     Pool,
     PoolReplica,
     Route,
@@ -35,8 +38,9 @@ def load_config(providers_path: Path, policies_dir: Path, env: Mapping[str, str]
     declared: dict[str, Deployment] = {}
     unavailable: dict[str, str] = {}
     for name, spec in providers.providers.items():
-        if spec.api_key_env and not env.get(spec.api_key_env):
-            unavailable[name] = f"environment variable {spec.api_key_env} is not set"
+        why = _missing_credential(spec, env)
+        if why is not None:
+            unavailable[name] = why
         for dep in _deployments(name, spec):
             declared[dep.id] = dep
     deployments = {k: d for k, d in declared.items() if d.provider not in unavailable}
@@ -73,6 +77,7 @@ def load_config(providers_path: Path, policies_dir: Path, env: Mapping[str, str]
 def _deployments(provider: str, spec: ProviderSpec) -> list[Deployment]:
     out = []
     pool = _pool(spec)
+    auth = _litellm_auth(spec)
     for model, mspec in spec.models.items():
         price = mspec.price or _pool_price(pool)
         out.append(
@@ -80,7 +85,7 @@ def _deployments(provider: str, spec: ProviderSpec) -> list[Deployment]:
                 id=f"{provider}/{model}",
                 provider=provider,
                 model=model,
-                upstream_model=mspec.upstream or model,
+                upstream_model=_upstream_model(spec.kind, mspec.upstream or model),
                 kind=spec.kind,
                 base_url=spec.base_url or KIND_BASE_URL.get(spec.kind) or _pool_url(pool),
                 api_key_env=spec.api_key_env,
@@ -98,10 +103,45 @@ def _deployments(provider: str, spec: ProviderSpec) -> list[Deployment]:
                 region=spec.region,
                 typical_ttft_ms=mspec.typical_ttft_ms,
                 pool=pool,
+                litellm=auth,
                 operations=frozenset(mspec.operations or DEFAULT_OPERATIONS[spec.kind]),
             )
         )
     return out
+
+
+def _missing_credential(spec: ProviderSpec, env: Mapping[str, str]) -> str | None:
+    """Why a provider cannot be used here (a secret's variable unset, an unreadable file)."""
+    names = (
+        spec.api_key_env,
+        spec.aws_access_key_id_env,
+        spec.aws_secret_access_key_env,
+        spec.aws_session_token_env,
+    )
+    for name in names:
+        if name and not env.get(name):
+            return f"environment variable {name} is not set"
+    if spec.credentials_file and not os.access(spec.credentials_file, os.R_OK):
+        return f"credentials_file {spec.credentials_file} is not readable"
+    return None
+
+
+def _upstream_model(kind: str, upstream: str) -> str:
+    return litellm_model(kind, upstream) if kind in LITELLM_KINDS else upstream
+
+
+def _litellm_auth(spec: ProviderSpec) -> LitellmAuth | None:
+    if spec.kind not in LITELLM_KINDS:
+        return None
+    return LitellmAuth(
+        aws_access_key_id_env=spec.aws_access_key_id_env,
+        aws_secret_access_key_env=spec.aws_secret_access_key_env,
+        aws_session_token_env=spec.aws_session_token_env,
+        aws_region=spec.aws_region,
+        credentials_file=spec.credentials_file,
+        vertex_project=spec.vertex_project,
+        vertex_location=spec.vertex_location,
+    )
 
 
 def _pool(spec: ProviderSpec) -> Pool | None:

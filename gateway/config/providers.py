@@ -18,16 +18,19 @@ from pydantic import (
     model_validator,
 )
 
+from gateway.config.litellm_kinds import CREDENTIAL_FIELDS, LITELLM_KINDS, credential_problem
+
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 _ENV = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-SUPPORTED_KINDS = ("openai", "pool", "anthropic")
-PLANNED_KINDS = ("azure", "bedrock", "vertex", "gemini", "cohere", "litellm")
+SUPPORTED_KINDS = ("openai", "pool", "anthropic", *LITELLM_KINDS)
+PLANNED_KINDS = ("azure", "gemini")
 OPERATIONS = ("chat", "messages", "responses", "embeddings", "completions")
 # What a model's upstream serves natively when its `operations` are not listed.
 DEFAULT_OPERATIONS: dict[str, tuple[str, ...]] = {
     "openai": ("chat", "completions"),
     "pool": ("chat", "completions"),
     "anthropic": ("messages",),
+    **{kind: ("chat",) for kind in LITELLM_KINDS},
 }
 Operations = tuple[Literal["chat", "messages", "responses", "embeddings", "completions"], ...]
 # What each kind's adapter can call at all.
@@ -35,6 +38,7 @@ KIND_OPERATIONS: dict[str, frozenset[str]] = {
     "openai": frozenset({"chat", "responses", "embeddings", "completions"}),
     "pool": frozenset({"chat", "responses", "embeddings", "completions"}),
     "anthropic": frozenset({"messages"}),
+    **{kind: frozenset({"chat", "embeddings"}) for kind in LITELLM_KINDS},
 }
 KIND_BASE_URL = {"anthropic": "https://api.anthropic.com"}  # the vendor's root (no /v1)
 
@@ -173,6 +177,14 @@ class ProviderSpec(_Strict):
     cost: PoolCost | None = None
     capacity: PoolCapacity = PoolCapacity()
     prefix_affinity: bool = True  # send requests sharing a prompt prefix to the same replica
+    # kinds served through litellm (bedrock, vertex, cohere, litellm): credentials by reference
+    aws_access_key_id_env: str | None = None
+    aws_secret_access_key_env: str | None = None
+    aws_session_token_env: str | None = None
+    aws_region: str | None = Field(default=None, pattern=r"^[a-z0-9-]+$")
+    credentials_file: str | None = None  # a Google service-account JSON file (kind: vertex)
+    vertex_project: str | None = None  # default: the service account's project
+    vertex_location: str | None = Field(default=None, pattern=r"^[a-z0-9-]+$")
 
     @field_validator("kind")
     @classmethod
@@ -191,7 +203,9 @@ class ProviderSpec(_Strict):
     def _http_url(cls, value: str | None) -> str | None:
         return None if value is None else http_base_url(value)
 
-    @field_validator("api_key_env")
+    @field_validator(
+        "api_key_env", "aws_access_key_id_env", "aws_secret_access_key_env", "aws_session_token_env"
+    )
     @classmethod
     def _env_name(cls, value: str | None) -> str | None:
         if value is not None and not _ENV.match(value):
@@ -199,6 +213,14 @@ class ProviderSpec(_Strict):
                 "must name an environment variable (secrets are given by reference, never inline)"
             )
         return value
+
+    @model_validator(mode="after")
+    def _credentials_of_kind(self) -> ProviderSpec:
+        given = {f: getattr(self, f) for f in (*CREDENTIAL_FIELDS, "api_key_env")}
+        problem = credential_problem(self.kind, given)
+        if problem is not None:
+            raise ValueError(problem)
+        return self
 
     @model_validator(mode="after")
     def _operations_of_kind(self) -> ProviderSpec:

@@ -62,6 +62,25 @@ class Pool:
 
 
 @dataclass(frozen=True, slots=True)
+class LitellmAuth:
+    """Credentials of a provider served through litellm, by reference (environment variable
+    names, a file path); the adapter reads them once when it is built."""
+
+    aws_access_key_id_env: str | None = None
+    aws_secret_access_key_env: str | None = None
+    aws_session_token_env: str | None = None
+    aws_region: str | None = None
+    credentials_file: str | None = None  # Google service-account JSON
+    vertex_project: str | None = None
+    vertex_location: str | None = None
+
+    @property
+    def secret_envs(self) -> tuple[str, ...]:
+        names = (self.aws_access_key_id_env, self.aws_secret_access_key_env)
+        return tuple(n for n in (*names, self.aws_session_token_env) if n)
+
+
+@dataclass(frozen=True, slots=True)
 class Deployment:
     id: str  # "provider/model", the key used in state, headers and the ledger
     provider: str
@@ -85,6 +104,13 @@ class Deployment:
     cache_write_per_mtok: float | None = None  # default: the input price
     operations: frozenset[str] = frozenset({"chat", "completions"})  # served natively
     reasoning_per_mtok: float | None = None  # default: the output price
+    litellm: LitellmAuth | None = None  # kinds served through litellm
+
+    @property
+    def secret_envs(self) -> tuple[str, ...]:
+        """Every environment variable holding a secret of this deployment (to redact)."""
+        own = (self.api_key_env,) if self.api_key_env else ()
+        return own + (self.litellm.secret_envs if self.litellm else ())
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
+from gateway.config.litellm_kinds import LITELLM_KINDS
 from gateway.config.runtime import Config, Deployment
 from gateway.settings import Settings
 from gateway.upstream.anthropic import AnthropicUpstream
 from gateway.upstream.base import Upstream
+from gateway.upstream.litellm_adapter import LitellmUpstream
+from gateway.upstream.litellm_auth import litellm_credentials
 from gateway.upstream.openai_compat import OpenAICompatUpstream
 from gateway.upstream.pool import PoolUpstream
 from gateway.upstream.transport import make_transport
@@ -41,10 +44,22 @@ def _pool(dep: Deployment, settings: Settings, env: Mapping[str, str]) -> Upstre
     )
 
 
+def _litellm(dep: Deployment, settings: Settings, env: Mapping[str, str]) -> Upstream:
+    """Through litellm (imported from here on, off the event loop), credentials passed on."""
+    credentials = litellm_credentials(dep, env)
+    secret_keys = ("api_key", "aws_access_key_id", "aws_secret_access_key", "aws_session_token")
+    return LitellmUpstream(
+        credentials=credentials,
+        secrets=[credentials[k] for k in secret_keys if k in credentials],
+        read_timeout_s=settings.read_timeout_s,
+    )
+
+
 FACTORIES: dict[str, Factory] = {
     "openai": _vendor(OpenAICompatUpstream),
     "anthropic": _vendor(AnthropicUpstream),
     "pool": _pool,
+    **dict.fromkeys(LITELLM_KINDS, _litellm),
 }
 
 

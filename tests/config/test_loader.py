@@ -78,7 +78,8 @@ def test_missing_key_makes_provider_unavailable_not_a_crash(tmp_path: Path) -> N
         ),
         (
             ("    api_key_env: FAST_KEY", "    kind: bedrock\n    api_key_env: FAST_KEY"),
-            "providers.yaml:4: providers.fast.kind: kind 'bedrock' is not supported yet",
+            "providers.yaml:2: providers.fast: kind: bedrock needs aws_access_key_id_env, "
+            "aws_secret_access_key_env, aws_region",
         ),
         (
             (

@@ -1,0 +1,113 @@
+"""A whole gateway in-process (ASGI, so respx mocks only the vendors' HTTP) over a tmp
+providers.yaml, and the spend rows it wrote."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+from sqlalchemy import select
+
+from gateway.app import create_app
+from gateway.ledger.database import create_engine, parse_database_url
+from gateway.ledger.models import spend_log
+from tests.factories import gateway_settings
+
+BACKUP_URL = "http://backup.test/v1/chat/completions"
+# An OpenAI-compatible provider to fail over to: the other kind in every failover test.
+BACKUP = """
+  backup:
+    kind: openai
+    base_url: http://backup.test/v1
+    api_key_env: BACKUP_KEY
+    models:
+      m: {upstream: gpt-4o-mini, price: {input_per_mtok: 1, output_per_mtok: 2}}
+"""
+BACKUP_STREAM = (
+    b'data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"g",'
+    b'"choices":[{"index":0,"delta":{"content":"ok"},"finish_reason":null}]}\n\n'
+    b'data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"g",'
+    b'"choices":[],"usage":{"prompt_tokens":5,"completion_tokens":1,"total_tokens":6}}\n\n'
+    b"data: [DONE]\n\n"
+)
+SSE = {"content-type": "text/event-stream"}
+
+
+def route(*targets: str) -> str:
+    """A policy routing the public name `chat` to these deployments, in this order."""
+    return f"routes:\n  chat:\n    targets: [{', '.join(targets)}]\n    strategy: ordered\n"
+
+
+BACKUP_REPLY = {
+    "id": "chatcmpl-backup",
+    "object": "chat.completion",
+    "created": 1,
+    "model": "gpt-4o-mini",
+    "choices": [
+        {
+            "index": 0,
+            "message": {"role": "assistant", "content": "from backup"},
+            "finish_reason": "stop",
+        }
+    ],
+    "usage": {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7},
+}
+
+
+@asynccontextmanager
+async def gateway(
+    workdir: Path, providers: str, env: Mapping[str, str], policy: str | None = None
+) -> AsyncIterator[httpx.AsyncClient]:
+    (workdir / "providers.yaml").write_text("providers:" + providers)
+    (workdir / "policies").mkdir(exist_ok=True)
+    if policy:
+        (workdir / "policies" / "test.yaml").write_text(policy)
+    settings = gateway_settings(workdir, http_transport="httpx")
+    app = create_app(settings, env={"BACKUP_KEY": "sk-backup-test", **env})
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://gw", timeout=30
+        ) as client,
+    ):
+        yield client
+
+
+async def spend_rows(workdir: Path) -> list[Any]:
+    """The ledger's rows (read after the gateway stopped: its lifespan flushed the writer)."""
+    engine = create_engine(parse_database_url(f"sqlite:///{workdir / 'ledger.db'}"))
+    async with engine.connect() as conn:
+        rows = list(await conn.execute(select(spend_log)))
+    await engine.dispose()
+    return rows
+
+
+def cost(prompt: int, completion: int, price_in: float, price_out: float) -> Decimal:
+    return (prompt * Decimal(str(price_in)) + completion * Decimal(str(price_out))) / 10**6
+
+
+def sse_chunks(body: bytes) -> list[dict[str, Any]]:
+    """The JSON chunks of an OpenAI chat stream (asserting it ends with [DONE])."""
+    events = [e for e in body.split(b"\n\n") if e]
+    assert events[-1] == b"data: [DONE]", events[-1]
+    return [orjson.loads(e[len(b"data: ") :]) for e in events[:-1]]
+
+
+CHAT = {"model": "chat", "messages": [{"role": "user", "content": "hi"}]}
+WEATHER_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "The weather in a city",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string"}},
+            "required": ["city"],
+        },
+    },
+}
