@@ -1,0 +1,201 @@
+"""litellm's exceptions onto our error tree (by type), its usage onto ours, its headers onto
+rate-limit hints, and what of a client's body may reach litellm: tables of real instances."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+import respx
+
+from gateway.core.operation import Operation
+from gateway.core.usage import Usage
+from gateway.errors import UpstreamConnectError, UpstreamStatusError, UpstreamTimeout
+from gateway.state.quota import header_headroom
+from gateway.upstream import litellm_loader
+from gateway.upstream.base import Call
+from gateway.upstream.litellm_adapter import LitellmUpstream
+from gateway.upstream.litellm_convert import rate_hints, reply_body, usage_of
+from gateway.upstream.litellm_errors import map_litellm_error
+
+SECRET = "AKIA-very-secret-0123"
+REQUEST = httpx.Request("POST", "https://vendor.test/v1/chat")
+
+
+def response(status: int, headers: dict[str, str] | None = None) -> httpx.Response:
+    return httpx.Response(status, headers=headers or {}, request=REQUEST)
+
+
+def made(name: str, **extra: Any) -> BaseException:
+    """One of litellm's exceptions, built as litellm builds it."""
+    module = litellm_loader.start().result(timeout=120)
+    cls = getattr(module, name)
+    args: dict[str, Any] = {
+        "message": f"vendor said no (key {SECRET})",
+        "llm_provider": "bedrock",
+        "model": "m",
+    }
+    args.update(extra)
+    exc: BaseException = cls(**args)
+    return exc
+
+
+STATUS = UpstreamStatusError
+CASES = [
+    # (exception, its extra args, our type, status, retried elsewhere?, retry-after)
+    ("RateLimitError", {"response": response(429, {"retry-after": "7"})}, STATUS, 429, True, 7.0),
+    ("ServiceUnavailableError", {"response": response(503)}, STATUS, 503, True, None),
+    ("InternalServerError", {"response": response(500)}, STATUS, 500, True, None),
+    ("BadGatewayError", {"response": response(502)}, STATUS, 502, True, None),
+    ("AuthenticationError", {"response": response(401)}, STATUS, 401, True, None),
+    ("PermissionDeniedError", {"response": response(403)}, STATUS, 403, True, None),
+    ("BadRequestError", {"response": response(400)}, STATUS, 400, False, None),
+    ("ContextWindowExceededError", {"response": response(400)}, STATUS, 400, False, None),
+    ("NotFoundError", {"response": response(404)}, STATUS, 404, False, None),
+    ("UnprocessableEntityError", {"response": response(422)}, STATUS, 422, False, None),
+    ("Timeout", {}, UpstreamTimeout, None, True, None),
+    ("APIConnectionError", {"request": REQUEST}, UpstreamConnectError, None, True, None),
+    ("APIError", {"status_code": 529, "request": REQUEST}, STATUS, 529, True, None),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("name", "extra", "ours", "status", "retried", "retry_after"), CASES)
+def test_litellm_errors_map_by_type(
+    name: str,
+    extra: dict[str, Any],
+    ours: type,
+    status: int | None,
+    retried: bool,
+    retry_after: float | None,
+) -> None:
+    module = litellm_loader.start().result(timeout=120)
+    mapped = map_litellm_error(module, made(name, **extra), [SECRET])
+    assert type(mapped) is ours
+    assert mapped is not None and mapped.is_retryable is retried
+    assert SECRET not in mapped.message
+    if isinstance(mapped, UpstreamStatusError):
+        assert mapped.upstream_status == status and mapped.retry_after_s == retry_after
+        body = orjson.loads(mapped.upstream_body)["error"]
+        assert set(body) == {"message", "type", "param", "code"}
+        assert SECRET not in body["message"] and "vendor said no" in body["message"]
+
+
+def test_a_context_window_error_keeps_openai_code_for_the_client() -> None:
+    module = litellm_loader.start().result(timeout=120)
+    mapped = map_litellm_error(
+        module, made("ContextWindowExceededError", response=response(400)), []
+    )
+    assert isinstance(mapped, UpstreamStatusError) and mapped.status_code == 400
+    assert orjson.loads(mapped.upstream_body)["error"]["code"] == "context_length_exceeded"
+
+
+def test_an_exception_that_is_not_litellm_is_not_ours_to_map() -> None:
+    module = litellm_loader.start().result(timeout=120)
+    assert map_litellm_error(module, KeyError("bug"), []) is None
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        # Bedrock via litellm: cache reads and writes inside prompt_tokens
+        (
+            {
+                "prompt_tokens": 150, "completion_tokens": 10,
+                "prompt_tokens_details": {"cached_tokens": 100, "cache_creation_tokens": 20},
+                "cache_creation_input_tokens": 20, "cache_read_input_tokens": 100,
+            },
+            Usage(150, 10, cached_tokens=100, cache_write_tokens=20),
+        ),
+        # Gemini via litellm: cached content and thinking
+        (
+            {
+                "prompt_tokens": 120, "completion_tokens": 58,
+                "prompt_tokens_details": {"cached_tokens": 100},
+                "completion_tokens_details": {"reasoning_tokens": 50},
+            },
+            Usage(120, 58, cached_tokens=100, reasoning_tokens=50),
+        ),
+        # Cohere: plain counts, details null
+        (
+            {"prompt_tokens": 71, "completion_tokens": 4, "prompt_tokens_details": None},
+            Usage(71, 4),
+        ),
+        ({"prompt_tokens": "71", "completion_tokens": 4}, None),
+        (None, None),
+    ],
+)  # fmt: skip
+def test_litellm_usage_maps_to_ours(raw: object, expected: Usage | None) -> None:
+    assert usage_of(raw) == expected
+
+
+def test_rate_limit_headers_litellm_kept_feed_quota_headroom() -> None:
+    hints = rate_hints(
+        {
+            "x-ratelimit-remaining-requests": "10",
+            "llm_provider-x-ratelimit-limit-requests": "40",
+            "llm_provider-content-type": "application/json",
+        }
+    )
+    assert hints == {"x-ratelimit-remaining-requests": "10", "x-ratelimit-limit-requests": "40"}
+    assert header_headroom(hints) == 0.25
+    assert rate_hints(None) == {}
+
+
+def test_a_reply_leaves_litellm_only_fields_out() -> None:
+    dumped = {
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "choices": [
+            {
+                "index": 0,
+                "finish_reason": "stop",
+                "message": {
+                    "role": "assistant",
+                    "content": "hi",
+                    "tool_calls": None,
+                    "function_call": None,
+                    "provider_specific_fields": {"x": 1},
+                },
+            }
+        ],
+    }
+    body = orjson.loads(reply_body(dumped))
+    assert body["choices"][0]["message"] == {"role": "assistant", "content": "hi"}
+
+
+BEDROCK = "https://bedrock-runtime.eu-west-1.amazonaws.com/model/m/converse"
+REPLY = {
+    "output": {"message": {"role": "assistant", "content": [{"text": "ok"}]}},
+    "stopReason": "end_turn",
+    "usage": {"inputTokens": 3, "outputTokens": 1, "totalTokens": 4},
+}
+
+
+async def test_a_client_cannot_set_litellm_own_arguments() -> None:
+    """api_base, credentials or litellm's metadata in a client's body never reach litellm: the
+    request goes where providers.yaml says, signed with its credentials."""
+    up = LitellmUpstream(
+        credentials={
+            "aws_access_key_id": "AKIAOURS",
+            "aws_secret_access_key": "ours",
+            "aws_region_name": "eu-west-1",
+        },
+        secrets=["ours"],
+        read_timeout_s=10,
+    )
+    hostile = {
+        "messages": [{"role": "user", "content": "hi"}],
+        "api_base": "http://evil.test",
+        "aws_region_name": "us-west-2",
+        "aws_access_key_id": "AKIATHEIRS",
+        "metadata": {"x": 1},
+        "mock_response": "not from the vendor",
+    }
+    with respx.mock() as mock:
+        converse = mock.post(BEDROCK).respond(200, json=REPLY)
+        reply = await up.complete(Call(Operation.CHAT, "bedrock/m", hostile, False, False, "r"))
+    auth = converse.calls[0].request.headers["authorization"]
+    assert "Credential=AKIAOURS/" in auth and "/eu-west-1/" in auth
+    assert orjson.loads(reply.body)["choices"][0]["message"]["content"] == "ok"
