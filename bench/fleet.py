@@ -19,6 +19,7 @@ DIRECT = "direct"
 DIRECT_MESSAGES = "direct-messages"  # the Anthropic-format simulator itself, Messages bodies
 MESSAGES = "gateway-messages"  # the gateway before an Anthropic-format sim: passed through
 TRANSLATED = "gateway-messages-translated"  # before the OpenAI sim: Messages <-> chat
+LITELLM = "gateway-litellm"  # the OpenAI sim as a kind: litellm provider (openai/m)
 TARGETS = (
     DIRECT,
     "passthrough-httpx",
@@ -30,10 +31,13 @@ TARGETS = (
     TRANSLATED,
     keys.AUTH,
     keys.AUTH_BUDGET,
+    LITELLM,
 )
 REDIS = "gateway-redis"  # the gateway with its state in Redis (Redis(url, prefix) to start)
 Cores = tuple[int | None, int | None]  # (proxy core, client core)
 _MESSAGES_PROVIDERS = "providers-messages.yaml"  # the gateway-messages target's
+_LITELLM_PROVIDERS = "providers-litellm.yaml"  # the gateway-litellm target's
+LITELLM_KEY_ENV = "BENCH_LITELLM_KEY"  # litellm's openai client wants a key; the sim takes any
 _PROVIDERS = {DIRECT: "providers.yaml", DIRECT_MESSAGES: _MESSAGES_PROVIDERS}  # sim -> its file
 
 
@@ -133,7 +137,11 @@ def start(
         "gateway-httpx": gateway_args(workdir, "httpx"),
         MESSAGES: gateway_args(workdir, "aiohttp", providers=_MESSAGES_PROVIDERS),
         TRANSLATED: gateway_args(workdir, "aiohttp"),
+        LITELLM: gateway_args(workdir, "aiohttp", providers=_LITELLM_PROVIDERS),
     }
+    if LITELLM in names:
+        (workdir / _LITELLM_PROVIDERS).write_text(litellm_providers(upstream))
+        os.environ.setdefault(LITELLM_KEY_ENV, "sk-bench")  # (children inherit it)
     if redis is not None:
         argv[REDIS] = gateway_args(workdir, "aiohttp", redis)
     for name in trees:
@@ -169,6 +177,17 @@ def _start_sim(
     text = providers_yaml({vendor: _RemoteSim(sim.port, dialect)}, {vendor: SimPrice(1, 2)})
     (workdir / _PROVIDERS[name]).write_text(text)
     return sim
+
+
+def litellm_providers(upstream: str) -> str:
+    """The simulator served through litellm (kind: litellm, its OpenAI provider), priced as the
+    `gateway` target's."""
+    return (
+        "providers:\n  sim:\n    kind: litellm\n"
+        f"    base_url: {upstream}\n    api_key_env: {LITELLM_KEY_ENV}\n"
+        "    models:\n"
+        f"      m: {{upstream: openai/m, price: {{input_per_mtok: 1, output_per_mtok: 2}}}}\n"
+    )
 
 
 def stop(children: dict[str, Child]) -> None:
