@@ -3,6 +3,7 @@ rate-limit hints, and what of a client's body may reach litellm: tables of real 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -19,6 +20,7 @@ from gateway.upstream.base import Call
 from gateway.upstream.litellm_adapter import LitellmUpstream
 from gateway.upstream.litellm_convert import rate_hints, reply_body, usage_of
 from gateway.upstream.litellm_errors import map_litellm_error
+from tests.upstream.litellm.harness import cost, gateway, spend_rows
 
 SECRET = "AKIA-very-secret-0123"
 REQUEST = httpx.Request("POST", "https://vendor.test/v1/chat")
@@ -199,3 +201,39 @@ async def test_a_client_cannot_set_litellm_own_arguments() -> None:
     auth = converse.calls[0].request.headers["authorization"]
     assert "Credential=AKIAOURS/" in auth and "/eu-west-1/" in auth
     assert orjson.loads(reply.body)["choices"][0]["message"]["content"] == "ok"
+
+
+EMBEDDINGS = {
+    "object": "list",
+    "data": [{"object": "embedding", "index": 0, "embedding": [0.25, -0.5, 0.125]}],
+    "model": "text-embedding-3-small",
+    "usage": {"prompt_tokens": 6, "total_tokens": 6},
+}
+EMBEDDER = """
+  tail:
+    kind: litellm
+    base_url: http://emb.test/v1
+    api_key_env: TAIL_KEY
+    models:
+      emb:
+        upstream: openai/text-embedding-3-small
+        operations: [embeddings]
+        price: {input_per_mtok: 0.02, output_per_mtok: 0}
+"""
+
+
+async def test_embeddings_through_litellm_reach_the_ledger(tmp_path: Path) -> None:
+    with respx.mock() as mock:
+        embed = mock.post("http://emb.test/v1/embeddings").respond(200, json=EMBEDDINGS)
+        async with gateway(tmp_path, EMBEDDER, {"TAIL_KEY": "sk-tail-0123456789"}) as gw:
+            reply = await gw.post(
+                "/v1/embeddings", json={"model": "emb", "input": "hello there", "user": "u1"}
+            )
+    assert reply.status_code == 200, reply.text
+    assert reply.json()["data"][0]["embedding"] == [0.25, -0.5, 0.125]
+    sent = orjson.loads(embed.calls[0].request.content)
+    assert sent["input"] == ["hello there"] or sent["input"] == "hello there"
+    assert embed.calls[0].request.headers["authorization"] == "Bearer sk-tail-0123456789"
+    (row,) = await spend_rows(tmp_path)
+    assert (row.endpoint, row.prompt_tokens, row.completion_tokens) == ("/v1/embeddings", 6, 0)
+    assert row.cost_usd == cost(6, 0, 0.02, 0)
