@@ -3,6 +3,7 @@ rate-limit hints, and what of a client's body may reach litellm: tables of real 
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from gateway.upstream.base import Call
 from gateway.upstream.litellm_adapter import LitellmUpstream
 from gateway.upstream.litellm_convert import rate_hints, reply_body, usage_of
 from gateway.upstream.litellm_errors import map_litellm_error
+from tests.upstream.litellm.eventstream import exception, message
 from tests.upstream.litellm.harness import cost, gateway, spend_rows
 
 SECRET = "AKIA-very-secret-0123"
@@ -237,3 +239,96 @@ async def test_embeddings_through_litellm_reach_the_ledger(tmp_path: Path) -> No
     (row,) = await spend_rows(tmp_path)
     assert (row.endpoint, row.prompt_tokens, row.completion_tokens) == ("/v1/embeddings", 6, 0)
     assert row.cost_usd == cost(6, 0, 0.02, 0)
+
+
+def bedrock_adapter() -> LitellmUpstream:
+    return LitellmUpstream(
+        credentials={
+            "aws_access_key_id": "AKIAOURS",
+            "aws_secret_access_key": "ours-secret-key",
+            "aws_region_name": "eu-west-1",
+        },
+        secrets=["ours-secret-key"],
+        read_timeout_s=10,
+    )
+
+
+CHAT_BODY = {"messages": [{"role": "user", "content": "hi"}]}
+
+
+async def test_a_vendor_429_keeps_its_retry_after_for_quotas() -> None:
+    with respx.mock() as mock:
+        mock.post(BEDROCK).respond(
+            429,
+            json={"message": "Too many requests, please wait before trying again."},
+            headers={"retry-after": "3", "x-amzn-errortype": "ThrottlingException"},
+        )
+        with pytest.raises(UpstreamStatusError) as caught:
+            await bedrock_adapter().complete(
+                Call(Operation.CHAT, "bedrock/m", CHAT_BODY, False, False, "r")
+            )
+    assert caught.value.upstream_status == 429 and caught.value.retry_after_s == 3.0
+    assert caught.value.is_retryable
+
+
+async def test_rate_limit_headers_of_a_reply_reach_the_router() -> None:
+    """kind: litellm before an OpenAI-compatible vendor: its x-ratelimit-* headers, kept by
+    litellm, come back as the reply's hints (quota headroom reads them)."""
+    up = LitellmUpstream(
+        credentials={"api_key": "sk-tail-0123456789", "api_base": "http://tail.test/v1"},
+        secrets=["sk-tail-0123456789"],
+        read_timeout_s=10,
+    )
+    reply = {
+        "id": "c",
+        "object": "chat.completion",
+        "created": 1,
+        "model": "m",
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}
+        ],
+        "usage": {
+            "prompt_tokens": 9,
+            "completion_tokens": 5,
+            "total_tokens": 14,
+            "prompt_tokens_details": {"cached_tokens": 4},
+            "completion_tokens_details": {"reasoning_tokens": 3},
+        },
+    }
+    limits = {"x-ratelimit-limit-requests": "100", "x-ratelimit-remaining-requests": "20"}
+    with respx.mock() as mock:
+        mock.post("http://tail.test/v1/chat/completions").respond(200, json=reply, headers=limits)
+        answer = await up.complete(Call(Operation.CHAT, "openai/m", CHAT_BODY, False, False, "r"))
+    assert header_headroom(answer.headers) == 0.2
+    assert answer.usage == Usage(9, 5, cached_tokens=4, reasoning_tokens=3)
+
+
+async def test_a_stream_that_breaks_after_its_first_event_ends_with_an_error_event() -> None:
+    body = (
+        message("messageStart", {"role": "assistant"})
+        + message("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": "Hel"}})
+        + exception("throttlingException", "Too many tokens, please wait.")
+    )
+    with respx.mock() as mock:
+        mock.post(f"{BEDROCK}-stream").respond(
+            200, content=body, headers={"content-type": "application/vnd.amazon.eventstream"}
+        )
+        stream = await bedrock_adapter().open_stream(
+            Call(Operation.CHAT, "bedrock/m", CHAT_BODY, True, True, "r")
+        )
+        out = b"".join([chunk async for chunk in stream])
+        await stream.aclose()
+    events = [e for e in out.split(b"\n\n") if e]
+    assert b'"content":"Hel"' in events[0]
+    assert b'"error"' in events[-1] and b"[DONE]" not in out
+    assert stream.truncated and stream.failure is not None
+
+
+def test_litellm_is_configured_offline_and_without_callbacks() -> None:
+    module = litellm_loader.start().result(timeout=120)
+    assert os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] == "True"
+    assert os.environ["LITELLM_OFFLINE_MODE"] == "true"
+    for name in ("callbacks", "success_callback", "failure_callback", "_async_success_callback"):
+        assert getattr(module, name) == [], name
+    assert module.telemetry is False and module.disable_aiohttp_transport is True
+    assert module.return_response_headers is True
