@@ -7,7 +7,7 @@ mapped by type. litellm is imported only once an adapter of this kind exists (li
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from types import ModuleType
 from typing import Any
 
@@ -31,6 +31,8 @@ from gateway.upstream.litellm_errors import map_litellm_error
 from gateway.upstream.sse import DONE
 from gateway.upstream.sse_stream import SseStream
 
+_SERVED = (Operation.CHAT, Operation.EMBEDDINGS)
+
 
 class LitellmUpstream:
     def __init__(
@@ -48,6 +50,8 @@ class LitellmUpstream:
         litellm_loader.start()  # the import begins now, on its own thread
 
     async def complete(self, call: Call) -> Reply:
+        if call.operation not in _SERVED:  # routing keeps such requests away; a guard
+            raise UpstreamProtocolError(f"litellm kinds do not serve {call.operation}")
         module = await litellm_loader.litellm()
         try:
             if call.operation is Operation.EMBEDDINGS:
@@ -75,14 +79,22 @@ class LitellmUpstream:
         args["stream_options"] = {"include_usage": True}
         try:
             wrapper = await module.acompletion(**args, stream=True)
-            chunks = aiter(wrapper)
-            first = await anext(chunks)
-        except StopAsyncIteration:
-            raise UpstreamProtocolError("upstream closed the stream before any event") from None
         except Exception as exc:
             raise self._mapped(module, exc) from exc
+        chunks = aiter(wrapper)
+        try:
+            first = await anext(chunks)
+        except StopAsyncIteration:
+            await wrapper.aclose()
+            raise UpstreamProtocolError("upstream closed the stream before any event") from None
+        except Exception as exc:
+            await wrapper.aclose()  # the vendor's response goes back to litellm's pool
+            raise self._mapped(module, exc) from exc
+        except BaseException:  # cancelled (a lost hedge, a client gone): closed all the same
+            await wrapper.aclose()
+            raise
         hints = rate_hints(getattr(wrapper, "_hidden_params", {}).get("additional_headers"))
-        body = _ChunkBody(first, chunks, module, self._secrets)
+        body = _ChunkBody(first, chunks, wrapper.aclose, module, self._secrets)
         stream = SseStream(
             httpx.Response(200, stream=body),
             LITELLM_CHUNKS,
@@ -124,10 +136,16 @@ class _ChunkBody(httpx.AsyncByteStream):
     them like any vendor's stream; a failure mid-stream arrives there as a broken read."""
 
     def __init__(
-        self, first: Any, chunks: AsyncIterator[Any], module: ModuleType, secrets: Sequence[str]
+        self,
+        first: Any,
+        chunks: AsyncIterator[Any],
+        close: Callable[[], Awaitable[None]],
+        module: ModuleType,
+        secrets: Sequence[str],
     ) -> None:
         self._first: Any = first
         self._chunks = chunks
+        self._close = close
         self._module = module
         self._secrets = secrets
 
@@ -145,6 +163,5 @@ class _ChunkBody(httpx.AsyncByteStream):
         yield DONE + b"\n\n"
 
     async def aclose(self) -> None:
-        close = getattr(self._chunks, "aclose", None)
-        if close is not None:
-            await close()
+        """A client that left, or the end: litellm's stream closes its vendor response."""
+        await self._close()
