@@ -254,3 +254,40 @@ async def test_a_throttling_exception_inside_the_stream_before_content_fails_ove
     assert reply.status_code == 200 and backup.call_count == 1
     assert reply.headers["x-gateway-deployment"] == "backup/m"
     assert [c["choices"][0]["delta"]["content"] for c in sse_chunks(reply.content)] == ["ok"]
+
+
+MESSAGES_BODY = {
+    "model": "chat",
+    "max_tokens": 50,
+    "messages": [{"role": "user", "content": "hi"}],
+}
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_messages_client_reaches_bedrock_translated(tmp_path: Path, stream: bool) -> None:
+    """An Anthropic-dialect client (/v1/messages) on a bedrock deployment: translated to chat
+    for litellm, and the answer back into Messages, usage included."""
+    with respx.mock() as mock:
+        if stream:
+            mock.post(f"{BASE}/converse-stream").respond(
+                200, content=stream_body("Hel", "lo"), headers=EVENTSTREAM
+            )
+        else:
+            mock.post(f"{BASE}/converse").respond(200, json=REPLY)
+        async with gateway(tmp_path, PROVIDER, ENV, route("aws/m")) as gw:
+            reply = await gw.post(
+                "/v1/messages",
+                json={**MESSAGES_BODY, "stream": stream},
+                headers={"anthropic-version": "2023-06-01"},
+            )
+    assert reply.status_code == 200, reply.text
+    if stream:
+        assert b"event: message_start" in reply.content
+        assert reply.content.rstrip().endswith(b'{"type":"message_stop"}')
+        assert b'"text":"Hel"' in reply.content
+    else:
+        body = reply.json()
+        assert body["type"] == "message" and body["content"][0]["text"] == "Hello from Bedrock"
+        assert body["usage"]["output_tokens"] == 10
+    (row,) = await spend_rows(tmp_path)
+    assert row.endpoint == "/v1/messages" and row.prompt_tokens == 150
