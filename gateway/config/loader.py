@@ -7,7 +7,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from gateway.config.litellm_kinds import LITELLM_KINDS, litellm_model
+from gateway.config.litellm_kinds import LITELLM_KINDS
 from gateway.config.providers import (
     DEFAULT_OPERATIONS,
     KIND_BASE_URL,
@@ -85,7 +85,7 @@ def _deployments(provider: str, spec: ProviderSpec) -> list[Deployment]:
                 id=f"{provider}/{model}",
                 provider=provider,
                 model=model,
-                upstream_model=_upstream_model(spec.kind, mspec.upstream or model),
+                upstream_model=mspec.upstream or model,
                 kind=spec.kind,
                 base_url=spec.base_url or KIND_BASE_URL.get(spec.kind) or _pool_url(pool),
                 api_key_env=spec.api_key_env,
@@ -124,10 +124,6 @@ def _missing_credential(spec: ProviderSpec, env: Mapping[str, str]) -> str | Non
     if spec.credentials_file and not os.access(spec.credentials_file, os.R_OK):
         return f"credentials_file {spec.credentials_file} is not readable"
     return None
-
-
-def _upstream_model(kind: str, upstream: str) -> str:
-    return litellm_model(kind, upstream) if kind in LITELLM_KINDS else upstream
 
 
 def _litellm_auth(spec: ProviderSpec) -> LitellmAuth | None:

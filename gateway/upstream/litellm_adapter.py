@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 
+from gateway.config.litellm_kinds import litellm_model
 from gateway.core.operation import Operation
 from gateway.errors import UpstreamError, UpstreamProtocolError
 from gateway.upstream import litellm_loader
@@ -38,12 +39,14 @@ class LitellmUpstream:
     def __init__(
         self,
         *,
+        kind: str,
         credentials: Mapping[str, str],
         secrets: Sequence[str],
         read_timeout_s: float,
     ) -> None:
         """credentials: litellm's keyword arguments (api_key, api_base, aws_*, vertex_*), read
         from providers.yaml's references when the adapter is built; never its own lookups."""
+        self._kind = kind  # bedrock, vertex, cohere: litellm's provider prefix added per call
         self._credentials = dict(credentials)
         self._secrets = tuple(s for s in secrets if s)
         self._read_timeout_s = read_timeout_s
@@ -118,7 +121,7 @@ class LitellmUpstream:
         return {
             **params,
             **self._credentials,
-            "model": call.upstream_model,
+            "model": litellm_model(self._kind, call.upstream_model),
             "timeout": call.read_timeout_s or self._read_timeout_s,
             # Failover is ours: litellm must not retry or drop to fallbacks on its own.
             "num_retries": 0,

@@ -49,6 +49,7 @@ def _litellm(dep: Deployment, settings: Settings, env: Mapping[str, str]) -> Ups
     credentials = litellm_credentials(dep, env)
     secret_keys = ("api_key", "aws_access_key_id", "aws_secret_access_key", "aws_session_token")
     return LitellmUpstream(
+        kind=dep.kind,
         credentials=credentials,
         secrets=[credentials[k] for k in secret_keys if k in credentials],
         read_timeout_s=settings.read_timeout_s,

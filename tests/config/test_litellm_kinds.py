@@ -10,6 +10,7 @@ import pytest
 from gateway.config.litellm_kinds import litellm_model
 from gateway.config.loader import load_config
 from gateway.config.yamlsrc import ConfigError
+from gateway.ledger.pricing import prices_for
 
 PROVIDERS = """\
 providers:
@@ -71,22 +72,31 @@ def test_each_kind_loads_with_its_credentials_by_reference(tmp_path: Path) -> No
     config = load(tmp_path, PROVIDERS, ENV)
     deps = config.deployments  # type: ignore[attr-defined]
     aws = deps["aws/haiku"]
-    assert aws.upstream_model == "bedrock/anthropic.claude-3-5-haiku-20241022-v1:0"
+    # As the vendor knows it (what the ledger shows, the cost map's key); the adapter adds
+    # litellm's prefix per call.
+    assert aws.upstream_model == "anthropic.claude-3-5-haiku-20241022-v1:0"
     assert aws.operations == frozenset({"chat"})
     assert aws.litellm.aws_region == "us-east-1"
     assert aws.secret_envs == ("AWS_KEY_ID", "AWS_SECRET", "AWS_TOKEN")
     flash = deps["gcp/flash"]
-    assert flash.upstream_model == "vertex_ai/gemini-2.5-flash"
+    assert flash.upstream_model == "gemini-2.5-flash"
     assert flash.operations == frozenset({"chat", "embeddings"})
     assert (flash.litellm.vertex_project, flash.litellm.vertex_location) == (
         "my-project",
         "europe-west4",
     )
-    assert deps["co/command"].upstream_model == "cohere/command-r-plus-08-2024"
+    assert deps["co/command"].upstream_model == "command-r-plus-08-2024"
     assert deps["co/command"].secret_envs == ("COHERE_KEY",)
     assert deps["any/llama"].upstream_model == "ollama_chat/llama3.1"
     assert deps["any/llama"].base_url == "http://127.0.0.1:11434"
     assert "s3cret" not in repr(config)
+
+
+def test_a_model_without_a_price_is_priced_from_litellm_map(tmp_path: Path) -> None:
+    config = load(tmp_path, PROVIDERS, ENV)
+    for dep in config.deployments.values():  # type: ignore[attr-defined]
+        if dep.id != "any/llama":  # (a local model: no price anywhere)
+            assert prices_for(dep) is not None, dep.id
 
 
 @pytest.mark.parametrize(

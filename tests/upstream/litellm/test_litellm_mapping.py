@@ -181,6 +181,7 @@ async def test_a_client_cannot_set_litellm_own_arguments() -> None:
     """api_base, credentials or litellm's metadata in a client's body never reach litellm: the
     request goes where providers.yaml says, signed with its credentials."""
     up = LitellmUpstream(
+        kind="bedrock",
         credentials={
             "aws_access_key_id": "AKIAOURS",
             "aws_secret_access_key": "ours",
@@ -199,7 +200,7 @@ async def test_a_client_cannot_set_litellm_own_arguments() -> None:
     }
     with respx.mock() as mock:
         converse = mock.post(BEDROCK).respond(200, json=REPLY)
-        reply = await up.complete(Call(Operation.CHAT, "bedrock/m", hostile, False, False, "r"))
+        reply = await up.complete(Call(Operation.CHAT, "m", hostile, False, False, "r"))
     auth = converse.calls[0].request.headers["authorization"]
     assert "Credential=AKIAOURS/" in auth and "/eu-west-1/" in auth
     assert orjson.loads(reply.body)["choices"][0]["message"]["content"] == "ok"
@@ -243,6 +244,7 @@ async def test_embeddings_through_litellm_reach_the_ledger(tmp_path: Path) -> No
 
 def bedrock_adapter() -> LitellmUpstream:
     return LitellmUpstream(
+        kind="bedrock",
         credentials={
             "aws_access_key_id": "AKIAOURS",
             "aws_secret_access_key": "ours-secret-key",
@@ -275,6 +277,7 @@ async def test_rate_limit_headers_of_a_reply_reach_the_router() -> None:
     """kind: litellm before an OpenAI-compatible vendor: its x-ratelimit-* headers, kept by
     litellm, come back as the reply's hints (quota headroom reads them)."""
     up = LitellmUpstream(
+        kind="litellm",
         credentials={"api_key": "sk-tail-0123456789", "api_base": "http://tail.test/v1"},
         secrets=["sk-tail-0123456789"],
         read_timeout_s=10,
