@@ -101,3 +101,35 @@ def test_litellm_is_imported_only_for_a_provider_served_through_it(
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.strip().splitlines()[-1] == imported
+
+
+OFFLINE = textwrap.dedent(
+    """
+    import socket, sys
+
+    tried = []
+    real_connect = socket.socket.connect
+
+    def connect(self, address):
+        tried.append(address)
+        raise OSError("no network in this test")
+
+    socket.socket.connect = connect
+    socket.create_connection = lambda address, *a, **k: connect(None, address)
+
+    from gateway.upstream import litellm_loader
+
+    module = litellm_loader.start().result(timeout=240)
+    assert module.model_cost, "the bundled cost map is loaded"
+    print(tried)
+    """
+)
+
+
+def test_importing_litellm_makes_no_network_call() -> None:
+    """Its cost map, beta-header lists and telemetry stay local: no socket is even tried."""
+    done = subprocess.run(
+        [sys.executable, "-c", OFFLINE], capture_output=True, text=True, timeout=300, check=False
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip().splitlines()[-1] == "[]"
