@@ -22,7 +22,7 @@ SPECS = {
     # Checks its key, and the gateway holds a wrong one: "key rejected" for 5 minutes.
     "locked": VendorSpec(models=["m"], dialect="anthropic", api_key="sk-right"),
 }
-PRICES = {"fast": (2.0, 8.0), "slow": (1.0, 4.0), "broken": (0.5, 0.5), "locked": (3.0, 15.0)}
+PRICES = {"fast": (1.0, 4.0), "slow": (1.0, 4.0), "broken": (0.5, 0.5), "locked": (3.0, 15.0)}
 ENV = {api_key_env("locked"): "sk-wrong"}
 ADS_BUDGET = Decimal("0.5")
 MSG = [{"role": "user", "content": "hello there"}]
@@ -49,24 +49,25 @@ class Sent:
 
 
 async def send_traffic(http: httpx.AsyncClient, *, evil_team: str | None = None) -> Sent:
-    """Failures pinned to `broken` (its circuit opens) and `locked` (its key is refused), then
-    chat for model `m` from teams search and ads (ads has a daily budget), one of them a stream;
-    `evil_team`: a team name to try the page's escaping with."""
+    """Chat for model `m` from teams search and ads (ads has a daily budget), one of them a
+    stream, then failures pinned to `broken` (its circuit opens) and `locked` (its key is
+    refused); `evil_team`: a team name to try the page's escaping with."""
     r = await http.post(
         "/admin/teams", json={"name": "ads", "budget_usd_day": str(ADS_BUDGET)}, headers=ADMIN
     )
     assert r.status_code == 201, r.text
     sent = Sent()
+    teams = ["search", "ads", *([evil_team] if evil_team else [])]
+    for i in range(12):
+        await _chat(http, sent, teams[i % len(teams)])
+    await _stream(http, sent, "search")
+    # Last, so that the page is looked at soon after: its failure rate decays (~10 s).
     for _ in range(5):
         await _chat(http, sent, "ops", model="broken/m", expect=False)
     body = {"model": "locked/m", "max_tokens": 16, "messages": MSG}
     r = await http.post("/v1/messages", json=body, headers=_as("ops"))
     assert r.status_code >= 500, r.text  # the vendor refused our key
     sent.add("ops", None, None)
-    teams = ["search", "ads", *([evil_team] if evil_team else [])]
-    for i in range(12):
-        await _chat(http, sent, teams[i % len(teams)])
-    await _stream(http, sent, "search")
     return sent
 
 
