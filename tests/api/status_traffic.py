@@ -3,9 +3,12 @@ side from the answers (deployment headers, usage times the prices below), to che
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 import httpx
 import orjson
@@ -104,3 +107,19 @@ async def _stream(http: httpx.AsyncClient, sent: Sent, team: str) -> None:
 
 def _as(team: str) -> dict[str, str]:
     return {**ADMIN, "x-gateway-team": team}
+
+
+async def status_when(
+    http: httpx.AsyncClient, requests: int, seconds: float = 15.0
+) -> dict[str, Any]:
+    """/admin/status once the ledger holds `requests` rows today (its writer batches)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        r = await http.get("/admin/status", headers=ADMIN)
+        assert r.status_code == 200, r.text
+        body: dict[str, Any] = r.json()
+        spend = body["spend_today"]
+        if spend["available"] and sum(t["requests"] for t in spend["teams"]) >= requests:
+            return body
+        assert time.monotonic() < deadline, f"the ledger did not show {requests} rows: {spend}"
+        await asyncio.sleep(0.1)

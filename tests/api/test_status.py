@@ -3,32 +3,21 @@ the numbers are those of the traffic sent (counted on the client side) and of th
 
 from __future__ import annotations
 
-import asyncio
-import time
-from typing import Any
-
 import httpx
 import pytest
 
-from tests.api.status_traffic import ADMIN, ADS_BUDGET, ENV, MASTER, PRICES, SPECS, send_traffic
+from tests.api.status_traffic import (
+    ADMIN,
+    ADS_BUDGET,
+    ENV,
+    MASTER,
+    PRICES,
+    SPECS,
+    send_traffic,
+    status_when,
+)
 from tests.conftest import FleetFactory
 from tests.integration.test_spend_records import ListLedger
-
-
-async def status_when(
-    http: httpx.AsyncClient, requests: int, seconds: float = 15.0
-) -> dict[str, Any]:
-    """/admin/status once the ledger holds `requests` rows today (its writer batches)."""
-    deadline = time.monotonic() + seconds
-    while True:
-        r = await http.get("/admin/status", headers=ADMIN)
-        assert r.status_code == 200, r.text
-        body: dict[str, Any] = r.json()
-        spend = body["spend_today"]
-        if spend["available"] and sum(t["requests"] for t in spend["teams"]) >= requests:
-            return body
-        assert time.monotonic() < deadline, f"the ledger did not show {requests} rows: {spend}"
-        await asyncio.sleep(0.1)
 
 
 async def test_the_data_needs_the_master_key_and_the_page_holds_none(fleet: FleetFactory) -> None:

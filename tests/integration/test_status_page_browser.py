@@ -13,8 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.api.status_traffic import ADMIN, ENV, MASTER, PRICES, SPECS, send_traffic
-from tests.api.test_status import status_when
+from tests.api.status_traffic import ADMIN, ENV, MASTER, PRICES, SPECS, send_traffic, status_when
 from tests.conftest import FleetFactory
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
