@@ -37,10 +37,9 @@ def _settings(**overrides: Any) -> Settings:
 
 
 def _configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True
-    )
-    logs.install()  # key-shaped strings out of every line (create_app adds our keys by value)
+    logs.configure(
+        level
+    )  # key-shaped strings out of every line (create_app adds our keys by value)
 
 
 def _fail(exc: ConfigError) -> None:
@@ -71,12 +70,21 @@ def serve(
             "--no-auth", help="accept requests without a key (loopback binds only) [GATEWAY_AUTH]"
         ),
     ] = False,
+    per_worker_state: Annotated[
+        bool,
+        typer.Option(
+            "--per-worker-state",
+            help="allow --workers N without Redis: quotas and budgets per worker "
+            "[GATEWAY_PER_WORKER_STATE]",
+        ),
+    ] = False,
 ) -> None:
     """Run the gateway."""
     import uvicorn
 
     from gateway.api.http_guard import GuardedHttpTools
     from gateway.app import create_app
+    from gateway.state.factory import check_workers
 
     settings = _settings(
         providers=providers,
@@ -86,13 +94,16 @@ def serve(
         workers=workers,
         ledger_migrate=migrate,
         auth=False if no_auth else None,
+        per_worker_state=per_worker_state or None,
     )
     _configure_logging(settings.log_level)
     try:
+        if warning := check_workers(settings):
+            logging.getLogger("gateway").warning(warning)
         application = create_app(settings)  # validates the config before binding a port
     except ConfigError as exc:
         _fail(exc)
-    except (LedgerConfigError, ValueError) as exc:  # ValueError: an unsafe bind (auth)
+    except (LedgerConfigError, ValueError) as exc:  # ValueError: an unsafe bind, unshared workers
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         raise typer.Exit(2) from None
     # Schema checked (or migrated) once here, not by every worker, and before binding a port.
