@@ -122,7 +122,15 @@ def serve(
     # Worker processes build their own app from the environment: hand the settings over there.
     for name, value in settings.model_dump(exclude_none=True).items():
         os.environ[f"GATEWAY_{name.upper()}"] = str(value)
-    uvicorn.run("gateway.app:create_app_from_env", factory=True, workers=settings.workers, **common)
+    uvicorn.run(
+        "gateway.app:create_app_from_env",
+        factory=True,
+        workers=settings.workers,
+        # A worker starting (imports, token counts) may take more than uvicorn's 5 s on a busy
+        # host: SIGHUP's rolling restart would then give up on a good replacement.
+        timeout_worker_healthcheck=30,
+        **common,
+    )
 
 
 @app.command()
