@@ -96,14 +96,15 @@ def serve(
         auth=False if no_auth else None,
         per_worker_state=per_worker_state or None,
     )
-    _configure_logging(settings.log_level)
     try:
-        if warning := check_workers(settings):
+        warning = check_workers(settings)
+        _configure_logging(settings.log_level)
+        if warning:
             logging.getLogger("gateway").warning(warning)
         application = create_app(settings)  # validates the config before binding a port
     except ConfigError as exc:
         _fail(exc)
-    except (LedgerConfigError, ValueError) as exc:  # ValueError: an unsafe bind, unshared workers
+    except (LedgerConfigError, ValueError) as exc:  # ValueError: unshared workers, an unsafe bind
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         raise typer.Exit(2) from None
     # Schema checked (or migrated) once here, not by every worker, and before binding a port.

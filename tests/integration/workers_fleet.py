@@ -33,13 +33,16 @@ async def workers_env(
     *,
     limits: Mapping[str, Mapping[str, int]] | None = None,
     extra: Mapping[str, str] | None = None,
+    spare: bool = False,
 ) -> AsyncIterator[tuple[dict[str, str], dict[str, SimVendor]]]:
     """Vendors `a` (model m: chat, completions, embeddings) and `s` (model slow: slow streams),
-    and the gateway's environment; the Redis prefix is dropped afterwards."""
+    with `spare`: `b`, m at twice a's price; and the gateway's environment. The Redis prefix is
+    dropped afterwards."""
     prefix = f"test-workers-{uuid.uuid4().hex[:10]}:"
-    async with run_sim(SimConfig(vendors={"a": FAST, "s": SLOW})) as vendors:
+    specs = {"a": FAST, "s": SLOW, **({"b": FAST} if spare else {})}
+    async with run_sim(SimConfig(vendors=specs)) as vendors:
         (workdir / "policies").mkdir(exist_ok=True)
-        prices = {"a": SimPrice(1000.0, 1000.0), "s": SimPrice(1.0, 1.0)}
+        prices = {"a": SimPrice(1000.0, 1000.0), "s": SimPrice(1.0, 1.0), "b": SimPrice(2e3, 2e3)}
         ops = {"a": ["chat", "completions", "embeddings"]}
         text = providers_yaml(vendors, prices, limits=limits, operations=ops)
         (workdir / "providers.yaml").write_text(text)

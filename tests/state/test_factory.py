@@ -3,6 +3,8 @@ unless per-worker state is accepted, and then it says what that costs."""
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 from typer.testing import CliRunner
 
@@ -39,8 +41,10 @@ def test_several_workers_on_memory_state_are_refused() -> None:
     assert "set GATEWAY_REDIS_URL, or accept per-worker state" in str(refused.value)
 
 
-def test_serve_refuses_before_it_binds_a_port() -> None:
+def test_serve_refuses_before_anything_else() -> None:
+    handlers = list(logging.getLogger().handlers)
     env = {"GATEWAY_REDIS_URL": None, "GATEWAY_PER_WORKER_STATE": None}
     result = CliRunner().invoke(app, ["serve", "--workers", "2", "--no-auth"], env=env)
     assert result.exit_code == 2
     assert "error: --workers 2 without GATEWAY_REDIS_URL" in result.stderr
+    assert logging.getLogger().handlers == handlers  # not even logging set up (nor a port bound)
