@@ -37,9 +37,8 @@ def _settings(**overrides: Any) -> Settings:
 
 
 def _configure_logging(level: str) -> None:
-    logs.configure(
-        level
-    )  # key-shaped strings out of every line (create_app adds our keys by value)
+    # Key-shaped strings out of every line (create_app adds our keys by value).
+    logs.configure(level)
 
 
 def _fail(exc: ConfigError) -> None:
