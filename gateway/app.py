@@ -196,4 +196,6 @@ def ledger_engine(settings: Settings) -> AsyncEngine:
 
 def create_app_from_env() -> FastAPI:
     """Factory for `uvicorn --factory` (multi-worker serve): settings from the environment."""
-    return create_app(Settings())
+    settings = Settings()
+    logs.configure(settings.log_level)  # a spawned worker starts with no logging set up
+    return create_app(settings)

@@ -37,10 +37,8 @@ def _settings(**overrides: Any) -> Settings:
 
 
 def _configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True
-    )
-    logs.install()  # key-shaped strings out of every line (create_app adds our keys by value)
+    # Key-shaped strings out of every line (create_app adds our keys by value).
+    logs.configure(level)
 
 
 def _fail(exc: ConfigError) -> None:
@@ -71,12 +69,21 @@ def serve(
             "--no-auth", help="accept requests without a key (loopback binds only) [GATEWAY_AUTH]"
         ),
     ] = False,
+    per_worker_state: Annotated[
+        bool,
+        typer.Option(
+            "--per-worker-state",
+            help="allow --workers N without Redis: quotas and budgets per worker "
+            "[GATEWAY_PER_WORKER_STATE]",
+        ),
+    ] = False,
 ) -> None:
     """Run the gateway."""
     import uvicorn
 
     from gateway.api.http_guard import GuardedHttpTools
     from gateway.app import create_app
+    from gateway.state.factory import check_workers
 
     settings = _settings(
         providers=providers,
@@ -86,13 +93,17 @@ def serve(
         workers=workers,
         ledger_migrate=migrate,
         auth=False if no_auth else None,
+        per_worker_state=per_worker_state or None,
     )
-    _configure_logging(settings.log_level)
     try:
+        warning = check_workers(settings)
+        _configure_logging(settings.log_level)
+        if warning:
+            logging.getLogger("gateway").warning(warning)
         application = create_app(settings)  # validates the config before binding a port
     except ConfigError as exc:
         _fail(exc)
-    except (LedgerConfigError, ValueError) as exc:  # ValueError: an unsafe bind (auth)
+    except (LedgerConfigError, ValueError) as exc:  # ValueError: unshared workers, an unsafe bind
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         raise typer.Exit(2) from None
     # Schema checked (or migrated) once here, not by every worker, and before binding a port.
@@ -111,7 +122,15 @@ def serve(
     # Worker processes build their own app from the environment: hand the settings over there.
     for name, value in settings.model_dump(exclude_none=True).items():
         os.environ[f"GATEWAY_{name.upper()}"] = str(value)
-    uvicorn.run("gateway.app:create_app_from_env", factory=True, workers=settings.workers, **common)
+    uvicorn.run(
+        "gateway.app:create_app_from_env",
+        factory=True,
+        workers=settings.workers,
+        # A worker starting (imports, token counts) may take more than uvicorn's 5 s on a busy
+        # host: SIGHUP's rolling restart would then give up on a good replacement.
+        timeout_worker_healthcheck=30,
+        **common,
+    )
 
 
 @app.command()
