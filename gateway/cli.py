@@ -1,4 +1,4 @@
-"""The `gateway` command: serve, check, demo, sim, migrate, spend, replay, ledger."""
+"""The `gateway` command: serve, check, models, demo, sim, migrate, spend, replay, ledger."""
 
 from __future__ import annotations
 
@@ -145,6 +145,30 @@ def check(
     typer.echo(f"  {len(config.deployments)} deployments, {len(config.routes)} routes")
     for provider, why in config.unavailable.items():
         typer.secho(f"  unavailable: {provider}: {why}", fg=typer.colors.YELLOW)
+
+
+@app.command()
+def models(
+    providers: ProvidersOpt = None,
+    policies: PoliciesOpt = None,
+    output: Annotated[str, typer.Option("--format", help="text or json")] = "text",
+) -> None:
+    """Every public model: its candidates, operations and prices, and where each price came from."""
+    from gateway.ledger import catalog
+
+    settings = _settings(providers=providers, policies=policies)
+    try:
+        # Every declared model is listed, also those of providers whose key is unset here
+        # (marked unavailable): no request is made, so no key is needed to price them.
+        live = load_config(settings.providers, settings.policies, os.environ)
+        config = load_config(settings.providers, settings.policies, catalog.AnyKeyEnv(os.environ))
+    except ConfigError as exc:
+        _fail(exc)
+    rows = list(catalog.candidates(config, live.unavailable))
+    if output == "json":
+        typer.echo(orjson.dumps({"models": [r.as_json() for r in rows]}).decode())
+    else:
+        catalog.print_table(rows)
 
 
 @app.command()

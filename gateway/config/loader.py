@@ -99,6 +99,7 @@ def _deployments(provider: str, spec: ProviderSpec) -> list[Deployment]:
                 typical_ttft_ms=mspec.typical_ttft_ms,
                 pool=pool,
                 operations=frozenset(mspec.operations or DEFAULT_OPERATIONS[spec.kind]),
+                api_version=spec.api_version,
             )
         )
     return out

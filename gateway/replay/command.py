@@ -3,9 +3,9 @@ print actual against predicted per route (a table, or JSON). Progress goes to st
 
 from __future__ import annotations
 
+import os
 import random
 import sys
-from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -15,6 +15,7 @@ import typer
 
 from gateway.config.loader import load_config
 from gateway.config.yamlsrc import ConfigError
+from gateway.ledger.catalog import AnyKeyEnv
 from gateway.ledger.commands import DatabaseOpt, database_of, fail, run_job
 from gateway.settings import Settings
 
@@ -26,20 +27,6 @@ if TYPE_CHECKING:
 
 PROGRESS_ROWS = 50_000  # a progress line every this many rows read or replayed
 FORMATS = ("table", "json")
-
-
-class _EveryKeySet(Mapping[str, str]):
-    """The environment the candidate config is loaded with: every provider counts as available
-    (the replay calls none of them; their keys are the serving gateway's business)."""
-
-    def __getitem__(self, key: str) -> str:
-        return "set"
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(())
-
-    def __len__(self) -> int:
-        return 0
 
 
 def replay(
@@ -120,7 +107,8 @@ def _candidate(policies: Path, providers: Path | None) -> Config:
         raise fail(f"--policies {policies}: not a folder")
     providers_file = providers if providers is not None else Settings().providers
     try:
-        return load_config(providers_file, policies, _EveryKeySet())
+        # Every provider counts as available: no vendor is called, so no key is needed here.
+        return load_config(providers_file, policies, AnyKeyEnv(os.environ))
     except ConfigError as exc:
         for problem in exc.problems:
             typer.secho(str(problem), fg=typer.colors.RED, err=True)

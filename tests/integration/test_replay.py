@@ -30,7 +30,10 @@ SPECS = {
 }
 PRICES = {"a": (0.8, 0.8), "b": (1.0, 1.0), "c": (0.9, 0.9), "d": (1.2, 1.2)}
 CAPS = {"a": ["json_mode"], "b": ["json_mode"], "c": ["tools"], "d": ["tools"]}
-ROUTE = "routes:\n  chat:\n    targets: [a/m, b/m, c/m, d/m]\n    slo: {{ttft_ms: {ttft}}}\n"
+ROUTE = (
+    "routes:\n  chat:\n    targets: [a/m, b/m, c/m, d/m]\n"
+    "    slo: {{ttft_ms: {ttft}, value_usd: 0.001}}\n"
+)
 # A: a TTFT target only the fast deployments meet. B, the edit: one the slow ones meet too.
 POLICY_A, POLICY_B = ROUTE.format(ttft=250), ROUTE.format(ttft=1000)
 TOOL = {"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}
