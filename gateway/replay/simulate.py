@@ -167,7 +167,9 @@ class Replay:
         """What the router's snapshot would say: the estimate, with quota use as of now."""
         est = self._estimates.get(dep.id) or Estimate()
         free, in_flight = self._quota.usage(dep, int(now * 1000))
-        return to_stats(replace(est, quota_headroom=free, in_flight=in_flight), now)
+        if est.quota_headroom != free or est.in_flight != in_flight:  # (replace() is slow)
+            est = self._estimates[dep.id] = replace(est, quota_headroom=free, in_flight=in_flight)
+        return to_stats(est, now)
 
     def _end_until(self, now: float) -> None:
         """Settle the replayed requests that ended by `now`: free quota, learn their latency."""
