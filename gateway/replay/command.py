@@ -77,7 +77,9 @@ def replay(
         config,
         Observed(rows),
         draw=random.Random(seed).random,
-        knobs=Knobs(settings.explore_rate, settings.default_output_tokens),
+        knobs=Knobs(
+            settings.explore_rate, settings.default_output_tokens, settings.state_refresh_s
+        ),
     )
     for i, row in enumerate(rows, 1):
         sim.feed(row)

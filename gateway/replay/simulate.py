@@ -38,6 +38,9 @@ class Knobs:
 
     explore_rate: float = 0.02
     default_output_tokens: int = 256
+    # The router reads quota use from a snapshot refreshed this often (and when a reservation
+    # is refused); 0: always current.
+    refresh_s: float = 0.25
 
 
 @dataclass(order=True)
@@ -73,6 +76,7 @@ class Replay:
         self._outputs = OutputEstimate(knobs.default_output_tokens)
         self._in_flight: list[_Ending] = []
         self._resolved: dict[tuple[str, str | None, str], Route | None] = {}
+        self._refreshed: dict[str, int] = {}  # deployment -> refresh tick its quota use is from
         self._seq = 0
         self.routes: dict[str, RouteReplay] = {}
 
@@ -161,14 +165,19 @@ class Replay:
             grant = self._quota.reserve(dep, reserve, f"replay-{self._seq}", now_ms)
             if not isinstance(grant, Denied):
                 return dep, grant
+            self._refreshed.pop(dep.id, None)  # a refusal refreshes the snapshot at once
         return None
 
     def _stats(self, dep: Deployment, now: float) -> Stats:
         """What the router's snapshot would say: the estimate, with quota use as of now."""
         est = self._estimates.get(dep.id) or Estimate()
-        free, in_flight = self._quota.usage(dep, int(now * 1000))
-        if est.quota_headroom != free or est.in_flight != in_flight:  # (replace() is slow)
-            est = self._estimates[dep.id] = replace(est, quota_headroom=free, in_flight=in_flight)
+        tick = int(now / self._knobs.refresh_s) if self._knobs.refresh_s > 0 else self._seq
+        if self._refreshed.get(dep.id) != tick:
+            self._refreshed[dep.id] = tick
+            free, in_flight = self._quota.usage(dep, int(now * 1000))
+            if est.quota_headroom != free or est.in_flight != in_flight:  # (replace() is slow)
+                est = replace(est, quota_headroom=free, in_flight=in_flight)
+                self._estimates[dep.id] = est
         return to_stats(est, now)
 
     def _end_until(self, now: float) -> None:

@@ -50,10 +50,18 @@ def body(i: int) -> dict[str, Any]:
     return out
 
 
-async def run_traffic(fleet: FleetFactory, policy: str, url: str) -> None:
+async def run_traffic(
+    fleet: FleetFactory,
+    policy: str,
+    url: str,
+    specs: dict[str, VendorSpec] = SPECS,
+    prices: dict[str, tuple[float, float]] = PRICES,
+    **options: Any,
+) -> None:
+    options.setdefault("capabilities", CAPS)
     async with (
         fleet(
-            SPECS, PRICES, policies=policy, capabilities=CAPS, database_url=url, ledger_migrate=True
+            specs, prices, policies=policy, database_url=url, ledger_migrate=True, **options
         ) as f,
         httpx.AsyncClient(base_url=f.url, timeout=30) as http,
     ):
@@ -139,3 +147,32 @@ async def test_replay_predicts_a_policy_edit(fleet: FleetFactory, tmp_path: Path
     assert moved(predicted["split"], split_b) <= 0.10, (predicted["split"], split_b)
     assert measured_b["actual"]["slo_attainment"] is not None
     assert abs(predicted["slo_attainment"] - measured_b["actual"]["slo_attainment"]) <= 0.10
+
+
+# Declared limits: a is the cheaper, with 40 requests a minute; b has none.
+QUOTA_SPECS = {n: VendorSpec(models=["m"], ttft_ms=FAST, tokens_per_s=4000) for n in "ab"}
+QUOTA_PRICES = {"a": (0.5, 0.5), "b": (1.0, 1.0)}
+ORDERED = "routes:\n  chat:\n    targets: [b/m, a/m]\n    strategy: ordered\n"
+LIMITS = {"a": {"rpm": 40}}
+CHEAPEST = "routes:\n  chat:\n    targets: [a/m, b/m]\n    strategy: cheapest\n"
+
+
+async def test_replay_fills_a_declared_limit_as_the_gateway_does(
+    fleet: FleetFactory, tmp_path: Path
+) -> None:
+    candidate = tmp_path / "candidate"
+    candidate.mkdir()
+    (candidate / "chat.yaml").write_text(CHEAPEST)
+    quota = (QUOTA_SPECS, QUOTA_PRICES)
+    async with postgres_schema() as url_a, postgres_schema() as url_b:
+        await run_traffic(fleet, ORDERED, url_a, *quota, capabilities=None, limits=LIMITS)
+        report = replay(url_a, candidate, tmp_path / "providers.yaml")["routes"]["chat"]
+        await run_traffic(fleet, CHEAPEST, url_b, *quota, capabilities=None, limits=LIMITS)
+        cost_a, split_a = await measured(url_a)
+        cost_b, split_b = await measured(url_b)
+    print(f"A: {cost_a:.7f} {split_a}\nB: {cost_b:.7f} {split_b}\nreplay of A under B: {report}")
+    predicted = report["predicted"]
+    assert split_a.get("b/m", 0) > 0.9 and report["unserved"] == 0
+    assert 30 / REQUESTS <= predicted["split"]["a/m"] <= 40 / REQUESTS  # at most the limit
+    assert abs(predicted["cost_usd"] - cost_b) <= 0.10 * cost_b, (predicted["cost_usd"], cost_b)
+    assert moved(predicted["split"], split_b) <= 0.10, (predicted["split"], split_b)
