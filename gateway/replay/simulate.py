@@ -95,11 +95,16 @@ class Replay:
             return
         # A route without `slo:` in its policy carries the defaults, none of them set by anyone.
         report.has_slo = report.has_slo or bool(route.slo.model_fields_set)
+        self._predict(row, route, report)
+
+    def _predict(self, row: Recorded, route: Route, report: RouteReplay) -> None:
+        """The candidate's choice for the row, tallied, and in flight until it would end."""
         chosen = self._choose(row, route)
         if chosen is None:
             report.unserved += 1
             return
         dep, grant = chosen
+        tokens = row.usage.completion_tokens
         sample = self._observed.sample_for(dep, row)
         if sample is None:
             report.unknown_latency.add(dep.id)
@@ -108,6 +113,7 @@ class Replay:
             cost_usd(dep, row.usage),
             met(sample, route.slo, tokens) if sample is not None else None,
         )
+        # Unknown latency: it holds its quota as long as the recorded request took.
         latency_ms = sample.latency_ms if sample is not None else row.latency_ms
         end = row.at + latency_ms / 1000
         outcome = None
