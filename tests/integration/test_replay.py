@@ -90,6 +90,15 @@ async def measured(url: str) -> tuple[float, dict[str, float]]:
     return float(cost), {d: n / REQUESTS for d, n in counts.items()}
 
 
+async def tagged_tools(url: str) -> int:
+    """Rows whose request needed tools, as spend_log's tags say (what the replay routes by)."""
+    engine = create_engine(parse_database_url(url))
+    async with engine.connect() as conn:
+        tags = (await conn.execute(select(spend_log.c.tags))).scalars().all()
+    await engine.dispose()
+    return sum(1 for t in tags if t.get("capabilities") == "tools")
+
+
 def replay(url: str, policies: Path, providers: Path) -> dict[str, Any]:
     done = subprocess.run(
         [
@@ -130,6 +139,7 @@ async def test_replay_predicts_a_policy_edit(fleet: FleetFactory, tmp_path: Path
         await run_traffic(fleet, POLICY_B, url_b)
         cost_a, split_a = await measured(url_a)
         cost_b, split_b = await measured(url_b)
+        assert await tagged_tools(url_a) == sum(1 for i in range(REQUESTS) if "tools" in body(i))
         # B's own run, seen by the same yardstick (its targets), for its SLO attainment.
         measured_b = replay(url_b, candidate, tmp_path / "providers.yaml")["routes"]["chat"]
     print(f"A: {cost_a:.7f} {split_a}\nB: {cost_b:.7f} {split_b}\nreplay of A under B: {report}")
