@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable
 from decimal import Decimal
 
 from gateway.config.policies import Strategy
-from gateway.config.runtime import Config, Deployment, ScopeLimit
+from gateway.config.runtime import Config, Deployment, Route, ScopeLimit
 from gateway.core.usage import Usage
 from gateway.replay.observed import Observed
 from gateway.replay.recorded import Recorded
@@ -135,3 +135,11 @@ def test_a_deployment_never_seen_and_without_typical_ttft_has_unknown_latency() 
     assert chat.predicted.split == {"b/m": 3} and chat.unknown_latency == {"b/m"}
     assert chat.predicted.summary(has_slo=True)["slo_attainment"] is None  # nothing to judge
     assert chat.actual.summary(has_slo=True)["slo_attainment"] == 1.0
+
+
+def test_a_teams_variant_of_the_route_serves_its_requests() -> None:
+    a, b = dep("a", 0.5), dep("b", 2.0)
+    vip = Route(name="chat", targets=(b,))
+    cfg = config([a, b], teams={"vip": vip})
+    rows = [row(i, team="vip" if i % 2 else "search") for i in range(6)]
+    assert replayed(cfg, rows)["chat"].predicted.split == {"a/m": 3, "b/m": 3}
