@@ -1,4 +1,4 @@
-"""The `gateway` command: serve, check, models, demo, sim, migrate, spend, ledger."""
+"""The `gateway` command: serve, check, models, demo, sim, migrate, spend, replay, ledger."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from gateway.config.loader import load_config
 from gateway.config.yamlsrc import ConfigError
 from gateway.ledger import commands as ledger_commands
 from gateway.ledger.database import LedgerConfigError
+from gateway.replay import command as replay_command
 from gateway.settings import Settings
 from gateway.tenancy import commands as tenancy_commands
 
@@ -215,6 +216,7 @@ def sim(config: Annotated[Path, typer.Option("--config", help="simulator YAML")]
 
 app.command()(ledger_commands.migrate)
 app.command()(ledger_commands.spend)
+app.command()(replay_command.replay)
 ledger_app = typer.Typer(no_args_is_help=True, help="Spend ledger maintenance.")
 ledger_app.command()(ledger_commands.prune)
 app.add_typer(ledger_app, name="ledger")
