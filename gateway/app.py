@@ -10,10 +10,11 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.routing import Route
 
 from gateway import logs
-from gateway.api import admin, admin_keys, errors, explain, health, openai_routes
+from gateway.api import admin, admin_keys, errors, explain, health, openai_routes, status
 from gateway.api.auth import check_bind
 from gateway.api.body_limit import BodyLimit
 from gateway.api.chat_request import parse_chat
@@ -28,7 +29,7 @@ from gateway.api.responses_request import parse_responses
 from gateway.api.state import AppState
 from gateway.config.loader import load_config
 from gateway.config.runtime import Config
-from gateway.ledger.database import parse_database_url
+from gateway.ledger.database import create_engine, parse_database_url
 from gateway.ledger.factory import open_ledger, wants_migration
 from gateway.ledger.record import Ledger
 from gateway.reload import Reloader
@@ -102,7 +103,13 @@ def create_app(
         reloader = Reloader(settings, env, router, state, upstreams, build_upstreams)
         pools.follow(lambda: reloader.upstreams)
         await pools.start()
-        app.state.gateway = AppState(settings, router, state, reloader, keys=directory)
+        # The status page reads the ledger: through the key store's engine (same database),
+        # else one of its own; none when the ledger was handed in (no database of ours).
+        own_engine = ledger_engine(settings) if keys is None and ledger is None else None
+        reader = keys.engine if keys is not None else own_engine
+        app.state.gateway = AppState(
+            settings, router, state, reloader, keys=directory, ledger_engine=reader
+        )
         remove_sighup = reloader.install_sighup()
         watcher = asyncio.create_task(reloader.watch()) if settings.watch_config else None
         prober = asyncio.create_task(router.health_loop(settings.health_probe_s))
@@ -129,6 +136,7 @@ def create_app(
                 await directory.close()
             if keys is not None:
                 await keys.close()
+            await asyncio.gather(*([own_engine.dispose()] if own_engine else []))
             if ledger is None:
                 await spend.close()  # last: drains the rows of every request that finished
 
@@ -152,7 +160,7 @@ def _mount(app: FastAPI, settings: Settings) -> None:
     for path, dialect in ROUTED.items():
         app.router.routes.append(Route(path, Endpoint(dialect), methods=["POST"]))
     app.router.routes.append(Route("/v1/messages/count_tokens", CountTokens(), methods=["POST"]))
-    for module in (openai_routes, health, admin, admin_keys, explain):
+    for module in (openai_routes, health, admin, admin_keys, explain, status):
         app.include_router(module.router)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContext)
@@ -181,6 +189,13 @@ async def open_keys(settings: Settings) -> KeyStore | None:
     return await KeyStore.open(settings.database_url, migrate=migrate)
 
 
+def ledger_engine(settings: Settings) -> AsyncEngine:
+    """An engine that reads the ledger's database (the status page's spend and traffic)."""
+    return create_engine(parse_database_url(settings.database_url))
+
+
 def create_app_from_env() -> FastAPI:
     """Factory for `uvicorn --factory` (multi-worker serve): settings from the environment."""
-    return create_app(Settings())
+    settings = Settings()
+    logs.configure(settings.log_level)  # a spawned worker starts with no logging set up
+    return create_app(settings)

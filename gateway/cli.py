@@ -1,4 +1,4 @@
-"""The `gateway` command: serve, check, demo, sim, migrate, spend, ledger."""
+"""The `gateway` command: serve, check, models, demo, sim, migrate, spend, replay, ledger."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from gateway.config.loader import load_config
 from gateway.config.yamlsrc import ConfigError
 from gateway.ledger import commands as ledger_commands
 from gateway.ledger.database import LedgerConfigError
+from gateway.replay import command as replay_command
 from gateway.settings import Settings
 from gateway.tenancy import commands as tenancy_commands
 
@@ -37,10 +38,8 @@ def _settings(**overrides: Any) -> Settings:
 
 
 def _configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True
-    )
-    logs.install()  # key-shaped strings out of every line (create_app adds our keys by value)
+    # Key-shaped strings out of every line (create_app adds our keys by value).
+    logs.configure(level)
 
 
 def _fail(exc: ConfigError) -> None:
@@ -71,12 +70,21 @@ def serve(
             "--no-auth", help="accept requests without a key (loopback binds only) [GATEWAY_AUTH]"
         ),
     ] = False,
+    per_worker_state: Annotated[
+        bool,
+        typer.Option(
+            "--per-worker-state",
+            help="allow --workers N without Redis: quotas and budgets per worker "
+            "[GATEWAY_PER_WORKER_STATE]",
+        ),
+    ] = False,
 ) -> None:
     """Run the gateway."""
     import uvicorn
 
     from gateway.api.http_guard import GuardedHttpTools
     from gateway.app import create_app
+    from gateway.state.factory import check_workers
 
     settings = _settings(
         providers=providers,
@@ -86,13 +94,17 @@ def serve(
         workers=workers,
         ledger_migrate=migrate,
         auth=False if no_auth else None,
+        per_worker_state=per_worker_state or None,
     )
-    _configure_logging(settings.log_level)
     try:
+        warning = check_workers(settings)
+        _configure_logging(settings.log_level)
+        if warning:
+            logging.getLogger("gateway").warning(warning)
         application = create_app(settings)  # validates the config before binding a port
     except ConfigError as exc:
         _fail(exc)
-    except (LedgerConfigError, ValueError) as exc:  # ValueError: an unsafe bind (auth)
+    except (LedgerConfigError, ValueError) as exc:  # ValueError: unshared workers, an unsafe bind
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         raise typer.Exit(2) from None
     # Schema checked (or migrated) once here, not by every worker, and before binding a port.
@@ -111,7 +123,15 @@ def serve(
     # Worker processes build their own app from the environment: hand the settings over there.
     for name, value in settings.model_dump(exclude_none=True).items():
         os.environ[f"GATEWAY_{name.upper()}"] = str(value)
-    uvicorn.run("gateway.app:create_app_from_env", factory=True, workers=settings.workers, **common)
+    uvicorn.run(
+        "gateway.app:create_app_from_env",
+        factory=True,
+        workers=settings.workers,
+        # A worker starting (imports, token counts) may take more than uvicorn's 5 s on a busy
+        # host: SIGHUP's rolling restart would then give up on a good replacement.
+        timeout_worker_healthcheck=30,
+        **common,
+    )
 
 
 @app.command()
@@ -147,6 +167,30 @@ def check(
 
 
 @app.command()
+def models(
+    providers: ProvidersOpt = None,
+    policies: PoliciesOpt = None,
+    output: Annotated[str, typer.Option("--format", help="text or json")] = "text",
+) -> None:
+    """Every public model: its candidates, operations and prices, and where each price came from."""
+    from gateway.ledger import catalog
+
+    settings = _settings(providers=providers, policies=policies)
+    try:
+        # Every declared model is listed, also those of providers whose key is unset here
+        # (marked unavailable): no request is made, so no key is needed to price them.
+        live = load_config(settings.providers, settings.policies, os.environ)
+        config = load_config(settings.providers, settings.policies, catalog.AnyKeyEnv(os.environ))
+    except ConfigError as exc:
+        _fail(exc)
+    rows = list(catalog.candidates(config, live.unavailable))
+    if output == "json":
+        typer.echo(orjson.dumps({"models": [r.as_json() for r in rows]}).decode())
+    else:
+        catalog.print_table(rows)
+
+
+@app.command()
 def demo(
     requests: Annotated[int, typer.Option(help="how many requests to send")] = 150,
     concurrency: Annotated[int, typer.Option(help="requests in flight at once")] = 6,
@@ -172,6 +216,7 @@ def sim(config: Annotated[Path, typer.Option("--config", help="simulator YAML")]
 
 app.command()(ledger_commands.migrate)
 app.command()(ledger_commands.spend)
+app.command()(replay_command.replay)
 ledger_app = typer.Typer(no_args_is_help=True, help="Spend ledger maintenance.")
 ledger_app.command()(ledger_commands.prune)
 app.add_typer(ledger_app, name="ledger")

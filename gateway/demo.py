@@ -210,5 +210,5 @@ async def run_demo(*, total: int, concurrency: int, keep: bool, port: int) -> No
                 vendors["standard"].set_behaviour(error_rate=0.01)  # back up for --keep
                 report(console, res, vendors, url)
                 if keep:
-                    console.print("[bold]--keep:[/] serving until Ctrl-C")
+                    console.print(f"[bold]--keep:[/] serving until Ctrl-C; status page {url}/ui")
                     await asyncio.Event().wait()

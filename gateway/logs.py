@@ -32,6 +32,15 @@ class RedactSecrets(logging.Filter):
 _FILTER = RedactSecrets()
 
 
+def configure(level: str) -> None:
+    """Root logging at `level` with the redaction filter: `gateway serve` and each of its worker
+    processes (spawned fresh, they inherit no logging set-up) call it before anything logs."""
+    logging.basicConfig(
+        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True
+    )
+    install()
+
+
 def install(secrets: Iterable[str] = ()) -> RedactSecrets:
     """One filter, on every handler of the root logger (where uvicorn's records and ours end
     up), that also knows these secrets by value; calling it again only adds what it knows."""

@@ -181,7 +181,7 @@ class Reloader:
 def _same_provider(old: Config, new: Config, provider: str) -> bool:
     def shape(config: Config) -> set[tuple[object, ...]]:
         return {
-            (d.kind, d.base_url, d.api_key_env, d.pool, d.litellm)
+            (d.kind, d.base_url, d.api_key_env, d.pool, d.litellm, d.api_version)
             for d in config.deployments.values()
             if d.provider == provider
         }

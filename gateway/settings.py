@@ -15,6 +15,9 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
     workers: int = Field(default=1, ge=1)
+    # --workers N without Redis: each worker would hold its own quotas and budgets; refused
+    # unless accepted here (--per-worker-state).
+    per_worker_state: bool = False
     providers: Path = Path("providers.yaml")
     policies: Path = Path("policies")
     watch_config: bool = True  # reload providers.yaml and policies/ when they change

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Start the local Redis and PostgreSQL that the tests use, unless they already run.
-# Idempotent; never stops anything.
+# Start the local Redis and PostgreSQL that the tests use, unless they already run, and install
+# chromium (the status page's browser test) unless it is there. Idempotent; never stops anything.
 set -euo pipefail
 
 if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
@@ -13,6 +13,14 @@ fi
 if ! pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then
   echo "starting PostgreSQL on 127.0.0.1:5432"
   pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n 1)" main start
+fi
+
+# The status page's browser test (tests/integration/test_status_page_browser.py) drives
+# Debian's headless chromium; it fails, never skips, without it.
+if ! command -v chromium >/dev/null 2>&1; then
+  echo "installing chromium (the /ui browser test)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -qq chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
 fi
 
 for _ in $(seq 1 50); do

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from gateway.api.auth import require_admin
+from gateway.api.state import AppState
 from gateway.core.estimators import Estimate, to_stats
 from gateway.errors import error_object
 from gateway.upstream.base import Upstream
@@ -20,6 +22,11 @@ router = APIRouter(include_in_schema=False)  # not advertised in /openapi.json
 @router.get("/admin/providers")
 async def providers(request: Request) -> Response:
     state = require_admin(request.scope)
+    return Response(orjson.dumps(providers_view(state)), media_type="application/json")
+
+
+def providers_view(state: AppState) -> dict[str, Any]:
+    """Every deployment's live numbers (also the status page's, GET /admin/status)."""
     config = state.router.config
     snapshot = state.store.snapshot()
     now = time.time()
@@ -54,12 +61,11 @@ async def providers(request: Request) -> Response:
                 **_pool_row(state.reloader.upstreams.get(dep.provider)),
             }
         )
-    body = {
+    return {
         "state": dict(state.store.health()),
         "unavailable_providers": dict(config.unavailable),
         "deployments": deployments,
     }
-    return Response(orjson.dumps(body), media_type="application/json")
 
 
 def _pool_row(upstream: Upstream | None) -> dict[str, object]:

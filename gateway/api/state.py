@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from sqlalchemy.ext.asyncio import AsyncEngine
+
 from gateway.core.caller import Caller
 from gateway.reload import Reloader
 from gateway.routing.router import Router
@@ -29,3 +31,4 @@ class AppState:
     store: Store
     reloader: Reloader
     keys: KeyLookup | None = None  # the key directory (None: no key store opened)
+    ledger_engine: AsyncEngine | None = None  # reads the ledger (status page); None: no database

@@ -105,6 +105,7 @@ def _deployments(provider: str, spec: ProviderSpec) -> list[Deployment]:
                 pool=pool,
                 litellm=auth,
                 operations=frozenset(mspec.operations or DEFAULT_OPERATIONS[spec.kind]),
+                api_version=spec.api_version,
             )
         )
     return out

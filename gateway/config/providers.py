@@ -22,14 +22,17 @@ from gateway.config.litellm_kinds import CREDENTIAL_FIELDS, LITELLM_KINDS, crede
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 _ENV = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-SUPPORTED_KINDS = ("openai", "pool", "anthropic", *LITELLM_KINDS)
-PLANNED_KINDS = ("azure", "gemini")
+_API_VERSION = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}(-preview)?$")
+SUPPORTED_KINDS = ("openai", "pool", "anthropic", "azure", "gemini", *LITELLM_KINDS)
+PLANNED_KINDS: tuple[str, ...] = ()  # refused with a clear message until their adapter lands
 OPERATIONS = ("chat", "messages", "responses", "embeddings", "completions")
 # What a model's upstream serves natively when its `operations` are not listed.
 DEFAULT_OPERATIONS: dict[str, tuple[str, ...]] = {
     "openai": ("chat", "completions"),
     "pool": ("chat", "completions"),
     "anthropic": ("messages",),
+    "azure": ("chat", "completions"),
+    "gemini": ("chat",),
     **{kind: ("chat",) for kind in LITELLM_KINDS},
 }
 Operations = tuple[Literal["chat", "messages", "responses", "embeddings", "completions"], ...]
@@ -38,9 +41,14 @@ KIND_OPERATIONS: dict[str, frozenset[str]] = {
     "openai": frozenset({"chat", "responses", "embeddings", "completions"}),
     "pool": frozenset({"chat", "responses", "embeddings", "completions"}),
     "anthropic": frozenset({"messages"}),
+    "azure": frozenset({"chat", "responses", "embeddings", "completions"}),
+    "gemini": frozenset({"chat", "embeddings"}),
     **{kind: frozenset({"chat", "embeddings"}) for kind in LITELLM_KINDS},
 }
-KIND_BASE_URL = {"anthropic": "https://api.anthropic.com"}  # the vendor's root (no /v1)
+KIND_BASE_URL = {  # the default base_url of a kind: Anthropic's root (no /v1), Gemini's OpenAI API
+    "anthropic": "https://api.anthropic.com",
+    "gemini": "https://generativelanguage.googleapis.com/v1beta/openai",
+}
 
 
 class _Strict(BaseModel):
@@ -160,6 +168,7 @@ class ProviderSpec(_Strict):
     kind: str = "openai"
     base_url: str | None = None
     api_key_env: str | None = None
+    api_version: str | None = None  # kind: azure, e.g. 2024-10-21 or 2025-04-01-preview
     limits: Limits = Limits()
     tags: tuple[str, ...] = ()
     region: str | None = None  # e.g. eu, us: for policies' `constraints.regions`
@@ -203,6 +212,15 @@ class ProviderSpec(_Strict):
     def _http_url(cls, value: str | None) -> str | None:
         return None if value is None else http_base_url(value)
 
+    @field_validator("api_version")
+    @classmethod
+    def _api_version(cls, value: str | None) -> str | None:
+        if value is not None and not _API_VERSION.match(value):
+            raise ValueError(
+                "must be an Azure API version such as 2024-10-21 or 2025-04-01-preview"
+            )
+        return value
+
     @field_validator(
         "api_key_env", "aws_access_key_id_env", "aws_secret_access_key_env", "aws_session_token_env"
     )
@@ -236,8 +254,15 @@ class ProviderSpec(_Strict):
 
     @model_validator(mode="after")
     def _needs_url(self) -> ProviderSpec:
-        if self.kind == "openai" and not self.base_url:
-            raise ValueError("base_url is required for kind: openai")
+        if self.kind in ("openai", "azure") and not self.base_url:
+            raise ValueError(f"base_url is required for kind: {self.kind}")
+        if self.api_version is not None and self.kind != "azure":
+            raise ValueError("api_version is for kind: azure only")
+        if self.kind == "azure" and urlsplit(self.base_url or "").path not in ("", "/"):
+            raise ValueError(
+                "kind: azure takes the resource's root as base_url "
+                "(https://RESOURCE.openai.azure.com), without a path"
+            )
         pool_fields = self.engine or self.replicas or self.cost
         if self.kind != "pool":
             if pool_fields:

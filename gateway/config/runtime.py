@@ -104,6 +104,7 @@ class Deployment:
     cache_write_per_mtok: float | None = None  # default: the input price
     operations: frozenset[str] = frozenset({"chat", "completions"})  # served natively
     reasoning_per_mtok: float | None = None  # default: the output price
+    api_version: str | None = None  # kind: azure (None: the adapter's default)
     litellm: LitellmAuth | None = None  # kinds served through litellm
 
     @property

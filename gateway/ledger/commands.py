@@ -29,21 +29,21 @@ DatabaseOpt = Annotated[
 BY_CHOICES = ("team", "key", "provider", "model")
 
 
-def _fail(message: str) -> typer.Exit:
+def fail(message: str) -> typer.Exit:
     typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
     return typer.Exit(2)
 
 
-def _database(url: str | None) -> Database:
+def database_of(url: str | None) -> Database:
     from gateway.ledger.database import LedgerConfigError, parse_database_url
 
     try:
         return parse_database_url(url if url is not None else Settings().database_url)
     except LedgerConfigError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
 
 
-def _run(db: Database, work: Callable[[AsyncEngine], Awaitable[T]]) -> T:
+def run_job(db: Database, work: Callable[[AsyncEngine], Awaitable[T]]) -> T:
     """Run one async job on a fresh engine; connection problems become one-line errors."""
     from sqlalchemy.exc import DBAPIError
 
@@ -60,15 +60,15 @@ def _run(db: Database, work: Callable[[AsyncEngine], Awaitable[T]]) -> T:
         return asyncio.run(job())
     except (OSError, DBAPIError) as exc:
         detail = str(getattr(exc, "orig", None) or exc).splitlines()[0]
-        raise _fail(f"ledger database {db.safe_url}: {detail}") from None
+        raise fail(f"ledger database {db.safe_url}: {detail}") from None
 
 
 def migrate(database_url: DatabaseOpt = None) -> None:
     """Apply pending ledger migrations (Postgres or the SQLite file)."""
     from gateway.ledger import schema
 
-    db = _database(database_url)
-    before, after = _run(db, schema.migrate)
+    db = database_of(database_url)
+    before, after = run_job(db, schema.migrate)
     if before == after:
         typer.echo(f"{db.safe_url}: schema up to date ({after})")
     else:
@@ -86,18 +86,18 @@ def spend(
     from gateway.ledger.report import By, parse_duration, spend_by
 
     if by not in BY_CHOICES:
-        raise _fail(f"--by must be one of {', '.join(BY_CHOICES)}")
+        raise fail(f"--by must be one of {', '.join(BY_CHOICES)}")
     try:
         window = parse_duration(since)
     except ValueError as exc:
-        raise _fail(str(exc)) from None
-    db = _database(database_url)
+        raise fail(str(exc)) from None
+    db = database_of(database_url)
     dimension = cast("By", by)
 
     async def work(engine: AsyncEngine) -> list[SpendLine]:
         return await spend_by(engine, dimension, window)
 
-    lines = _run(db, work)
+    lines = run_job(db, work)
     Console().print(_spend_table(f"Spend by {by}, last {since} (UTC days)", by, lines))
 
 
@@ -141,15 +141,15 @@ def prune(
     try:
         keep = parse_duration(older_than)
     except ValueError as exc:
-        raise _fail(str(exc)) from None
-    db = _database(database_url)
+        raise fail(str(exc)) from None
+    db = database_of(database_url)
 
     async def work(engine: AsyncEngine) -> tuple[tuple[str, ...], int]:
         async with engine.begin() as conn:
             pruned = await prune_rows(conn, keep, datetime.now(UTC))
         return pruned.partitions, pruned.rows
 
-    partitions, rows = _run(db, work)
+    partitions, rows = run_job(db, work)
     if db.dialect == "postgresql":
         dropped = ", ".join(partitions) or "nothing to drop"
         typer.echo(f"dropped {len(partitions)} partition(s): {dropped}")
@@ -166,9 +166,9 @@ def prepare(settings: Settings) -> Settings:
     from gateway.ledger.factory import prepare_schema, wants_migration
     from gateway.ledger.schema import SchemaOutdated
 
-    db = _database(settings.database_url)
+    db = database_of(settings.database_url)
     try:
         asyncio.run(prepare_schema(db, migrate_now=wants_migration(settings, db)))
     except (SchemaOutdated, LedgerConfigError) as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     return settings.model_copy(update={"ledger_migrate": False})

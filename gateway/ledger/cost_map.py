@@ -31,6 +31,17 @@ class Prices:
     reasoning: Decimal | None = None
     cache_write: Decimal | None = None
 
+    def effective(self) -> dict[str, Decimal]:
+        """Each kind of token's rate as billed: an unpriced cache read or write costs input,
+        unpriced reasoning costs output."""
+        return {
+            "input": self.input,
+            "cache_read": self.input if self.cached is None else self.cached,
+            "cache_write": self.input if self.cache_write is None else self.cache_write,
+            "output": self.output,
+            "reasoning": self.output if self.reasoning is None else self.reasoning,
+        }
+
 
 @functools.cache
 def load() -> dict[str, Any]:
@@ -50,6 +61,12 @@ def load() -> dict[str, Any]:
 
 def lookup(*names: str) -> Prices | None:
     """Prices of the first name the map knows with both an input and an output price."""
+    found = lookup_named(*names)
+    return None if found is None else found[0]
+
+
+def lookup_named(*names: str) -> tuple[Prices, str] | None:
+    """lookup(), with the name the prices were found under (`gateway models` shows it)."""
     cost_map = load()
     for name in names:
         entry = cost_map.get(name)
@@ -59,13 +76,14 @@ def lookup(*names: str) -> Prices | None:
         price_out = _per_mtok(entry.get("output_cost_per_token"))
         if price_in is None or price_out is None:
             continue
-        return Prices(
+        prices = Prices(
             price_in,
             price_out,
             cached=_per_mtok(entry.get("cache_read_input_token_cost")),
             reasoning=_per_mtok(entry.get("output_cost_per_reasoning_token")),
             cache_write=_per_mtok(entry.get("cache_creation_input_token_cost")),
         )
+        return prices, name
     return None
 
 

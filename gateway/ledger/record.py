@@ -7,6 +7,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Protocol
 
+CAPABILITIES_TAG = "capabilities"  # tags: what a request needed (tools, vision...), for replay
+
 
 @dataclass(frozen=True, slots=True)
 class SpendRecord:

@@ -97,6 +97,23 @@ async def _spend_by_key(engine: AsyncEngine, start: date) -> list[SpendLine]:
     ]
 
 
+async def requests_by_deployment(
+    engine: AsyncEngine, since: timedelta, *, now: datetime | None = None
+) -> dict[str, int]:
+    """Requests each deployment served in whole UTC days from (now - since) on (a request that
+    failed on every attempt is credited to none)."""
+    start: date = ((now or datetime.now(UTC)).astimezone(UTC) - since).date()
+    log = spend_log.c
+    query = (
+        select(log.deployment, func.count())
+        .where(log.created_at >= datetime.combine(start, time(), UTC), log.deployment.is_not(None))
+        .group_by(log.deployment)
+    )
+    async with engine.connect() as conn:
+        rows = (await conn.execute(query)).all()
+    return {str(deployment): int(n) for deployment, n in rows}
+
+
 def _usd(value: object) -> Decimal:
     # SQLite sums text costs into a float: round back to the ledger's 10 decimals.
     return Decimal(str(value or 0)).quantize(Decimal("1e-10"))

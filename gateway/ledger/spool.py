@@ -2,7 +2,8 @@
 
 Every file is held under an exclusive flock by the process using it (appending or replaying), so
 several workers can share one directory: a file nobody holds is left over (its writer sealed it,
-or died) and whoever locks it first replays it, then deletes it.
+or died) and whoever locks it first replays it, then deletes it. A new file is locked under a
+name replay ignores and only then renamed to *.jsonl, so no replayer can take it in between.
 """
 
 from __future__ import annotations
@@ -33,15 +34,27 @@ class Spool:
         data = [dumps(r) for r in records]
         if not data:
             return 0
-        if self._file is None:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            self._path = self.directory / f"{uuid.uuid4().hex}.jsonl"
-            self._file = open(self._path, "ab")  # noqa: SIM115 - held open across calls
-            fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        self._file.write(b"".join(data))
-        self._file.flush()
+        file = self._file or self._open()
+        file.write(b"".join(data))
+        file.flush()
         self._rows += len(data)
         return len(data)
+
+    def _open(self) -> BinaryIO:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        # The pid says which worker wrote it; the uuid keeps names unique across restarts.
+        name = f"{os.getpid()}-{uuid.uuid4().hex}"
+        hidden, path = self.directory / f"{name}.new", self.directory / f"{name}.jsonl"
+        file = open(hidden, "ab")  # noqa: SIM115 - held open across calls
+        try:
+            fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            hidden.rename(path)  # visible to replay only once locked (the lock follows the inode)
+        except OSError:
+            file.close()
+            hidden.unlink(missing_ok=True)
+            raise
+        self._file, self._path = file, path
+        return file
 
     def seal(self) -> None:
         """Make the active file durable and hand it over to replay (by releasing its lock)."""

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from gateway.core.usage import ESTIMATED, Usage
 from gateway.ledger.pricing import cost_usd
-from gateway.ledger.record import SpendRecord
+from gateway.ledger.record import CAPABILITIES_TAG, SpendRecord
 
 if TYPE_CHECKING:
     from gateway.config.runtime import Route
@@ -42,6 +42,8 @@ def success_record(
         tags["usage"] = usage.note
     if served.request.session:
         tags["session_id"] = served.request.session
+    if served.request.demand.capabilities:  # so that `gateway replay` routes it as it needed
+        tags[CAPABILITIES_TAG] = ",".join(sorted(served.request.demand.capabilities))
     if dep.pool is not None:  # what the GPUs cost, for docs/sql/pool_cost_per_team_per_day.sql
         tags["pool_gpu_usd_per_hour"] = str(dep.pool.usd_per_hour)
         tags["pool_billing"] = dep.pool.billing

@@ -13,6 +13,24 @@ from gateway.state.store import Store
 TIMEOUT_S = 0.5
 
 
+def check_workers(settings: Settings) -> str | None:
+    """Workers of one `serve` must share one state, as replicas do: refuse in-process state for
+    several of them unless the operator accepted it. Returns the warning to give when they did."""
+    if settings.workers == 1 or settings.redis_url:
+        return None
+    problem = (
+        f"--workers {settings.workers} without GATEWAY_REDIS_URL: every worker would keep its "
+        "own quotas, rate windows, budgets, circuits and latency stats (a 100 rpm limit would "
+        f"let {settings.workers} x 100 requests a minute through)"
+    )
+    if not settings.per_worker_state:
+        raise ValueError(
+            f"{problem}; set GATEWAY_REDIS_URL, or accept per-worker state with "
+            "--per-worker-state [GATEWAY_PER_WORKER_STATE]"
+        )
+    return f"{problem}: accepted with --per-worker-state"
+
+
 def build_store(settings: Settings) -> Store:
     if not settings.redis_url:
         return MemoryStore(refresh_s=settings.state_refresh_s)

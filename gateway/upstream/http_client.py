@@ -166,12 +166,16 @@ def status_error(
 ) -> UpstreamStatusError:
     """The vendor's error, its body kept for pass-through (capped, credentials scrubbed)."""
     retry_after: float | None = None
-    raw = headers.get("retry-after")
-    if raw:
+    # retry-after-ms (OpenAI, Azure) is the finer of the two when both are sent.
+    for name, scale in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
+        raw = headers.get(name)
+        if not raw:
+            continue
         try:
-            retry_after = float(raw)
+            retry_after = float(raw) / scale
         except ValueError:
-            retry_after = None
+            continue
+        break
     return UpstreamStatusError(
         f"upstream answered {status}",
         upstream_status=status,

@@ -106,21 +106,32 @@ class OpenAICompatUpstream(HttpUpstream):
         transport: Transport,
         connect_timeout_s: float,
         read_timeout_s: float,
+        auth_header: str = "authorization",  # Azure: api-key, the key as it is
+        probe_url: str | None = None,
     ) -> None:
+        auth = f"Bearer {api_key}" if auth_header == "authorization" else api_key
         super().__init__(
             transport=transport,
-            headers={"authorization": f"Bearer {api_key}"} if api_key else {},
+            headers={auth_header: auth} if api_key and auth else {},
             secrets=(api_key or "",),
-            probe_url=f"{base_url}/models",
+            probe_url=probe_url or f"{base_url}/models",
             connect_timeout_s=connect_timeout_s,
             read_timeout_s=read_timeout_s,
         )
         self._urls = {op: httpx.URL(f"{base_url}{path}") for op, (path, _) in PATHS.items()}
 
+    def _url(self, call: Call) -> httpx.URL | None:
+        """Where this call goes (a subclass with per-model URLs overrides it)."""
+        return self._urls.get(call.operation)
+
+    def _hints(self, response: Response) -> dict[str, str]:
+        """The rate-limit headers quota headroom reads, under the names it reads them by."""
+        return picked(response.headers, RATE_HEADERS)
+
     async def complete(self, call: Call) -> Reply:
         started = time.perf_counter()
         response = await self._send(call, started)
-        hints = picked(response.headers, RATE_HEADERS)
+        hints = self._hints(response)
         body, obj = await self._json_reply(response, started)
         required = PATHS[call.operation][1]
         if not isinstance(obj, dict) or not isinstance(obj.get(required), list):
@@ -131,12 +142,12 @@ class OpenAICompatUpstream(HttpUpstream):
         started = time.perf_counter()
         response = await self._send(call, started)
         dialect = _STREAM_DIALECTS.get(call.operation, OPENAI_CHUNKS)
-        hints = picked(response.headers, RATE_HEADERS)
+        hints = self._hints(response)
         strip = not call.client_wants_usage
         return await self._stream(response, dialect, hints, call, started, strip_usage=strip)
 
     async def _send(self, call: Call, started: float) -> Response:
-        url = self._urls.get(call.operation)
+        url = self._url(call)
         if url is None:  # routing keeps such requests away; a guard, not a path
             raise UpstreamProtocolError(f"an OpenAI-compatible API does not serve {call.operation}")
         body: dict[str, Any] = dict(call.body)

@@ -8,6 +8,7 @@ from gateway.config.litellm_kinds import LITELLM_KINDS
 from gateway.config.runtime import Config, Deployment
 from gateway.settings import Settings
 from gateway.upstream.anthropic import AnthropicUpstream
+from gateway.upstream.azure import AzureUpstream
 from gateway.upstream.base import Upstream
 from gateway.upstream.litellm_adapter import LitellmUpstream
 from gateway.upstream.litellm_auth import litellm_credentials
@@ -31,6 +32,17 @@ def _vendor(adapter: type[OpenAICompatUpstream | AnthropicUpstream]) -> Factory:
         )
 
     return build
+
+
+def _azure(dep: Deployment, settings: Settings, env: Mapping[str, str]) -> Upstream:
+    return AzureUpstream(
+        base_url=dep.base_url,
+        api_key=env.get(dep.api_key_env) if dep.api_key_env else None,
+        api_version=dep.api_version,
+        transport=make_transport(settings.http_transport, max_connections=512),
+        connect_timeout_s=settings.connect_timeout_s,
+        read_timeout_s=settings.read_timeout_s,
+    )
 
 
 def _pool(dep: Deployment, settings: Settings, env: Mapping[str, str]) -> Upstream:
@@ -59,6 +71,8 @@ def _litellm(dep: Deployment, settings: Settings, env: Mapping[str, str]) -> Ups
 FACTORIES: dict[str, Factory] = {
     "openai": _vendor(OpenAICompatUpstream),
     "anthropic": _vendor(AnthropicUpstream),
+    "azure": _azure,
+    "gemini": _vendor(OpenAICompatUpstream),  # Gemini's OpenAI-compatible endpoint
     "pool": _pool,
     **dict.fromkeys(LITELLM_KINDS, _litellm),
 }

@@ -116,6 +116,13 @@ def parse_usage(raw: object) -> Usage | None:
     if prompt is None or completion is None:
         return None
     clamped = MAX_TOKENS in counts
+    # Output counted in the total but not in completion_tokens (Gemini's OpenAI endpoint leaves
+    # its thoughts out) is reasoning, billed as output: never dropped.
+    total = raw.get("total_tokens")
+    if type(total) is int and prompt + completion < total < MAX_TOKENS:
+        hidden = total - prompt - completion
+        completion += hidden
+        reasoning = max(reasoning or 0, hidden)
     return Usage(
         prompt_tokens=prompt,
         completion_tokens=completion,

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from gateway.ledger.spool import Claimed, Spool
 from tests.ledger.factories import record
@@ -40,3 +45,30 @@ def test_a_torn_last_line_is_skipped_and_the_rest_read(tmp_path: Path) -> None:
     (claim,) = Spool(tmp_path).claim()
     assert [r.request_id for b in claim.batches(10) for r in b] == ["req-1", "req-2"]
     claim.done()
+
+
+def test_a_new_file_cannot_be_claimed_before_its_writer_holds_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Workers share the directory: a replayer looking while a sibling creates its file (between
+    the create and the lock) must not take it, replay it empty and delete it under the writer."""
+    writer, replayer = Spool(tmp_path), Spool(tmp_path)
+    taken: list[Claimed] = []
+    real_flock = fcntl.flock
+
+    def flock_after_a_sibling_looked(file: Any, operation: int) -> None:
+        if not taken and file is not None:
+            monkeypatch.setattr(fcntl, "flock", real_flock)
+            taken.extend(replayer.claim())  # the sibling's replay runs at the worst moment
+        real_flock(file, operation)
+
+    monkeypatch.setattr(fcntl, "flock", flock_after_a_sibling_looked)
+    writer.append([record(1)])
+    writer.append([record(2)])
+    assert taken == []
+    writer.seal()
+    (claim,) = replayer.claim()
+    assert [r.request_id for b in claim.batches(10) for r in b] == ["req-1", "req-2"]
+    assert claim.path.name.startswith(f"{os.getpid()}-")  # which worker wrote it
+    claim.done()
+    assert list(tmp_path.iterdir()) == []
