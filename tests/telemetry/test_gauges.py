@@ -30,9 +30,10 @@ SNAPSHOT = {
 class _Store:
     def __init__(self, health: Mapping[str, object]) -> None:
         self._health = health
+        self.estimates: Mapping[str, Estimate] = SNAPSHOT
 
     def snapshot(self) -> Mapping[str, Estimate]:
-        return SNAPSHOT
+        return self.estimates
 
     def health(self) -> Mapping[str, object]:
         return self._health
@@ -69,3 +70,18 @@ async def test_live_state_becomes_gauges() -> None:
 async def test_redis_health_is_up_down_or_absent() -> None:
     assert (await _scrape({"backend": "redis", "ok": False})).value(f.REDIS_UP) == 0
     assert (await _scrape({"backend": "memory", "ok": True})).value(f.REDIS_UP) == -1
+
+
+async def test_a_deployment_removed_by_a_reload_leaves_the_gauges() -> None:
+    metrics, store = Metrics(), _Store({"backend": "memory"})
+    live = LiveState(cast(Store, store), ledger=None, clock=lambda: NOW)
+    await refresh(metrics, live)
+    store.estimates = {"a/closed": SNAPSHOT["a/closed"]}  # the others were removed
+    await refresh(metrics, live)
+    m = Scrape(generate_latest(metrics.registry).decode())
+    for family in (f.CIRCUIT_STATE, f.QUOTA_HEADROOM, f.IN_FLIGHT):
+        assert {dict(k)["deployment"] for k in _labels(m, family)} == {"a/closed"}
+
+
+def _labels(m: Scrape, name: str) -> list[tuple[tuple[str, str], ...]]:
+    return [tuple(sorted(s.labels.items())) for s in m.samples if s.name == name]
