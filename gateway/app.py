@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.routing import Route
 
 from gateway import logs
-from gateway.api import admin, admin_keys, errors, explain, health, openai_routes, status
+from gateway.api import admin, admin_keys, errors, explain, health, metrics, openai_routes, status
 from gateway.api.auth import check_bind
 from gateway.api.body_limit import BodyLimit
 from gateway.api.chat_request import parse_chat
@@ -39,6 +39,10 @@ from gateway.settings import Settings
 from gateway.state.factory import build_store
 from gateway.state.overlay import OverlayStore
 from gateway.state.store import Store
+from gateway.telemetry.families import Metrics
+from gateway.telemetry.gauges import LiveState
+from gateway.telemetry.observer import Observer
+from gateway.telemetry.tracing import tracer_from_env
 from gateway.tenancy.directory import KeyDirectory
 from gateway.tenancy.spend import ledger_seeder
 from gateway.tenancy.store import KeyStore
@@ -61,11 +65,7 @@ def create_app(
     env = os.environ if env is None else env
     # Load now, not in the lifespan: a bad file must stop `serve` before it binds a port.
     config = config or load_config(settings.providers, settings.policies, env)
-    # Our secrets by value, beside the patterns, out of every log line from here on.
-    keys_in_use = (env.get(n, "") for d in config.deployments.values() for n in d.secret_envs)
-    logs.install([settings.master_key or "", *keys_in_use])
-    for provider, why in config.unavailable.items():
-        log.warning("provider %s is unavailable and skipped: %s", provider, why)
+    _announce(settings, config, env)
     if ledger is None:
         parse_database_url(settings.database_url)  # a bad URL must stop `serve` early too
 
@@ -99,6 +99,7 @@ def create_app(
             default_output_tokens=settings.default_output_tokens,
             explore_rate=settings.explore_rate,
             tokens=tokens,
+            observer=_observer(inner, env),
         )
         reloader = Reloader(settings, env, router, state, upstreams, build_upstreams)
         pools.follow(lambda: reloader.upstreams)
@@ -108,7 +109,13 @@ def create_app(
         own_engine = ledger_engine(settings) if keys is None and ledger is None else None
         reader = keys.engine if keys is not None else own_engine
         app.state.gateway = AppState(
-            settings, router, state, reloader, keys=directory, ledger_engine=reader
+            settings,
+            router,
+            state,
+            reloader,
+            keys=directory,
+            ledger_engine=reader,
+            live=LiveState(state, spend, directory),  # what /metrics' gauges read
         )
         remove_sighup = reloader.install_sighup()
         watcher = asyncio.create_task(reloader.watch()) if settings.watch_config else None
@@ -120,9 +127,11 @@ def create_app(
             config.version,
         )
         try:
-            yield
+            async with metrics.serving_metrics(app.state.gateway):
+                yield
         finally:
             await router.drain()
+            router.observer.tracer.close()
             remove_sighup()
             await pools.close()
             for task in (watcher, prober):
@@ -145,12 +154,21 @@ def create_app(
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
-        # FastAPI's built-in OpenTelemetry checks its providers on every request: off until
-        # the gateway exports its own metrics.
+        # FastAPI's built-in OpenTelemetry checks its providers on every request: off; the
+        # gateway's own metrics and spans are gateway/telemetry's.
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     _mount(app, settings)
     return app
+
+
+def _announce(settings: Settings, config: Config, env: Mapping[str, str]) -> None:
+    """Our secrets by value, beside the patterns, out of every log line from here on; then the
+    providers skipped for want of a key."""
+    keys_in_use = (env.get(n, "") for d in config.deployments.values() for n in d.secret_envs)
+    logs.install([settings.master_key or "", *keys_in_use])
+    for provider, why in config.unavailable.items():
+        log.warning("provider %s is unavailable and skipped: %s", provider, why)
 
 
 def _mount(app: FastAPI, settings: Settings) -> None:
@@ -160,7 +178,7 @@ def _mount(app: FastAPI, settings: Settings) -> None:
     for path, dialect in ROUTED.items():
         app.router.routes.append(Route(path, Endpoint(dialect), methods=["POST"]))
     app.router.routes.append(Route("/v1/messages/count_tokens", CountTokens(), methods=["POST"]))
-    for module in (openai_routes, health, admin, admin_keys, explain, status):
+    for module in (openai_routes, health, admin, admin_keys, explain, status, metrics):
         app.include_router(module.router)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContext)
@@ -181,6 +199,13 @@ ROUTED = {
 }
 
 
+def _observer(store: Store, env: Mapping[str, str]) -> Observer:
+    """Metrics (their gauges combine across workers as the store is shared or not) and traces
+    (when OTEL_EXPORTER_OTLP_ENDPOINT is set)."""
+    shared = store.health().get("backend") == "redis"
+    return Observer(Metrics(shared_state=shared), tracer_from_env(env))
+
+
 async def open_keys(settings: Settings) -> KeyStore | None:
     """The key store when auth is on: beside the ledger (same database, same migrations)."""
     if not settings.auth:
@@ -197,5 +222,5 @@ def ledger_engine(settings: Settings) -> AsyncEngine:
 def create_app_from_env() -> FastAPI:
     """Factory for `uvicorn --factory` (multi-worker serve): settings from the environment."""
     settings = Settings()
-    logs.configure(settings.log_level)  # a spawned worker starts with no logging set up
+    logs.configure(settings.log_level, settings.log_format)  # a worker starts with none
     return create_app(settings)

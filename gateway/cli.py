@@ -6,7 +6,9 @@ import asyncio
 import contextlib
 import logging
 import os
+import shutil
 import sys
+import tempfile
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any
@@ -37,9 +39,9 @@ def _settings(**overrides: Any) -> Settings:
     return Settings(**{k: v for k, v in overrides.items() if v is not None})
 
 
-def _configure_logging(level: str) -> None:
+def _configure_logging(level: str, fmt: str = "text") -> None:
     # Key-shaped strings out of every line (create_app adds our keys by value).
-    logs.configure(level)
+    logs.configure(level, fmt)
 
 
 def _fail(exc: ConfigError) -> None:
@@ -78,6 +80,10 @@ def serve(
             "[GATEWAY_PER_WORKER_STATE]",
         ),
     ] = False,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(help="also serve /metrics here, without a key [env GATEWAY_METRICS_PORT]"),
+    ] = None,
 ) -> None:
     """Run the gateway."""
     import uvicorn
@@ -95,10 +101,11 @@ def serve(
         ledger_migrate=migrate,
         auth=False if no_auth else None,
         per_worker_state=per_worker_state or None,
+        metrics_port=metrics_port,
     )
     try:
         warning = check_workers(settings)
-        _configure_logging(settings.log_level)
+        _configure_logging(settings.log_level, settings.log_format)
         if warning:
             logging.getLogger("gateway").warning(warning)
         application = create_app(settings)  # validates the config before binding a port
@@ -123,15 +130,21 @@ def serve(
     # Worker processes build their own app from the environment: hand the settings over there.
     for name, value in settings.model_dump(exclude_none=True).items():
         os.environ[f"GATEWAY_{name.upper()}"] = str(value)
-    uvicorn.run(
-        "gateway.app:create_app_from_env",
-        factory=True,
-        workers=settings.workers,
-        # A worker starting (imports, token counts) may take more than uvicorn's 5 s on a busy
-        # host: SIGHUP's rolling restart would then give up on a good replacement.
-        timeout_worker_healthcheck=30,
-        **common,
-    )
+    # Each worker's metrics in files of a fresh private folder, summed by whichever is scraped.
+    metrics_dir = tempfile.mkdtemp(prefix="gateway-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    try:
+        uvicorn.run(
+            "gateway.app:create_app_from_env",
+            factory=True,
+            workers=settings.workers,
+            # A worker importing the gateway on a busy host misses uvicorn's 5 s ping and is
+            # killed and restarted, forever: give start-up time.
+            timeout_worker_healthcheck=60,
+            **common,
+        )
+    finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 @app.command()

@@ -12,6 +12,7 @@ from gateway.reload import Reloader
 from gateway.routing.router import Router
 from gateway.settings import Settings
 from gateway.state.store import Store
+from gateway.telemetry.gauges import LiveState
 
 
 class KeyLookup(Protocol):
@@ -32,3 +33,4 @@ class AppState:
     reloader: Reloader
     keys: KeyLookup | None = None  # the key directory (None: no key store opened)
     ledger_engine: AsyncEngine | None = None  # reads the ledger (status page); None: no database
+    live: LiveState | None = None  # what /metrics' gauges read
