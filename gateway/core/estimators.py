@@ -8,6 +8,7 @@ from typing import Literal
 
 from gateway.core.circuit import Breaker, is_open, step
 from gateway.core.jitter import jitter
+from gateway.core.latency_fit import LogFit, fade, observe, pooled
 
 # "rejected": the upstream refused the request itself (a 4xx of the client's making): no signal.
 # "slow": it lost a hedge race: no failure, but its first token is later than the time it had.
@@ -46,6 +47,9 @@ class Estimate:
     hint_headroom: float | None = None  # the provider's own word, from its headers
     hint_at: float = 0.0
     breaker: Breaker = field(default_factory=Breaker)
+    # The observed distributions (log-normal fits), as of updated_at: what P(miss) reads.
+    ttft_fit: LogFit | None = None
+    tpot_fit: LogFit | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +62,8 @@ class Stats:
     in_flight: int
     headroom: float = 1.0  # fraction of quota left (1.0: plenty; <= 0: exhausted)
     circuit_open: bool = False
+    ttft_fit: LogFit | None = None  # faded to the instant of these stats
+    tpot_fit: LogFit | None = None
 
 
 def peak_ewma(
@@ -84,23 +90,29 @@ def apply(est: Estimate, outcome: Outcome) -> Estimate:
     total = decay(est.total, dt) + 1.0
     ttft, tpot = est.ttft_ms, est.tpot_ms
     latency = est.latency_ms
+    ttft_fit = fade(est.ttft_fit, dt) if est.ttft_fit else None
+    tpot_fit = fade(est.tpot_fit, dt) if est.tpot_fit else None
     if outcome.kind == "ok":
         tokens = outcome.completion_tokens or 0
         if outcome.ttft_ms is not None:
             ttft = peak_ewma(ttft, outcome.ttft_ms, dt)
+            ttft_fit = observe(est.ttft_fit, outcome.ttft_ms, dt)
             if tokens > 1:
-                sample = (outcome.latency_ms - outcome.ttft_ms) / (tokens - 1)
-                tpot = peak_ewma(tpot, max(sample, 0.0), dt)
+                sample = max((outcome.latency_ms - outcome.ttft_ms) / (tokens - 1), 0.0)
+                tpot = peak_ewma(tpot, sample, dt)
+                tpot_fit = observe(est.tpot_fit, sample, dt)
         else:
             # Non-streamed: split the total with the decode speed a stream measured, or a
             # typical one until then (charging all of it to TTFT made fast vendors look slow).
             decode_ms = tokens * (tpot if tpot is not None else TYPICAL_TPOT_MS)
             sample = max(outcome.latency_ms - decode_ms, outcome.latency_ms * MIN_TTFT_SHARE)
             ttft = peak_ewma(ttft, sample, dt)
+            ttft_fit = observe(est.ttft_fit, sample, dt)
         latency = peak_ewma(latency, outcome.latency_ms, dt)
     elif outcome.kind in ("timeout", "slow"):
         # A timeout is evidence of slowness; a fast error is not evidence of speed.
         ttft = peak_ewma(ttft, outcome.latency_ms, dt)
+        ttft_fit = observe(est.ttft_fit, outcome.latency_ms, dt)
     breaker = step(
         est.breaker,
         failed=failed,
@@ -120,6 +132,8 @@ def apply(est: Estimate, outcome: Outcome) -> Estimate:
         fails=fails,
         total=total,
         updated_at=outcome.at,
+        ttft_fit=ttft_fit,
+        tpot_fit=tpot_fit,
     )
 
 
@@ -137,6 +151,8 @@ def to_stats(est: Estimate, now: float) -> Stats:
         in_flight=est.in_flight,
         headroom=free,
         circuit_open=is_open(est.breaker, now),
+        ttft_fit=fade(est.ttft_fit, dt) if est.ttft_fit else None,
+        tpot_fit=fade(est.tpot_fit, dt) if est.tpot_fit else None,
     )
 
 
@@ -159,6 +175,12 @@ def merge(parts: list[Estimate]) -> Estimate:
         return sum(v * w for v, w in known) / total_w
 
     newest = max(parts, key=lambda p: p.hint_at)
+    at = max(p.updated_at for p in parts)
+
+    def fits(which: str) -> LogFit | None:
+        known = [(getattr(p, which), p.updated_at) for p in parts]
+        return pooled([fade(f, at - t) for f, t in known if f is not None])
+
     return Estimate(
         ttft_ms=mean([(p.ttft_ms, p.total) for p in parts]),
         tpot_ms=mean([(p.tpot_ms, p.total) for p in parts]),
@@ -171,4 +193,6 @@ def merge(parts: list[Estimate]) -> Estimate:
         hint_headroom=newest.hint_headroom,
         hint_at=newest.hint_at,
         breaker=max((p.breaker for p in parts), key=lambda b: (b.open_until, b.streak)),
+        ttft_fit=fits("ttft_fit"),
+        tpot_fit=fits("tpot_fit"),
     )
