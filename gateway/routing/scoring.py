@@ -1,7 +1,8 @@
 """Score candidates in expected dollars for this request. Pure: stats, demand and draws come in.
 
 J(c) = expected_cost(c) + slo_value * P(miss | c) + fail_value * p_fail(c) + quota_pressure(c)
-where fail_value = the dearest candidate's expected cost + slo_value (what a failover costs).
+where fail_value = the dearest candidate's expected cost + a share of slo_value (what a failover
+costs), and P(miss) below MISS_TOLERANCE counts as meeting the SLO.
 P(miss) comes from each deployment's observed TTFT and time-per-token distributions (log-normal
 fits, core/latency_fit.py) against the targets; slo_value defaults to SLO_VALUE_MULTIPLE times
 the dearest candidate's expected cost, so `balanced` buys the cheapest candidate that meets the
@@ -27,6 +28,11 @@ from gateway.core.latency_fit import LogFit, p_above, with_prior
 SLO_VALUE_MULTIPLE = 10.0
 MAX_POINT_WEIGHT = 12.0  # a bare estimate outweighs the prior like a full fit
 POINT_SIGMA = 0.3  # spread assumed around a bare latency estimate (no fit: tests, old replicas)
+FAIL_SLO_SHARE = 0.1  # of the SLO value, lost with one failed attempt
+# An SLO is an attainment target, not a promise per request: a miss probability up to this
+# counts as meeting it, so a cheap candidate that meets it 95 % of the time is not traded for a
+# dearer one that meets it 99 % of the time.
+MISS_TOLERANCE = 0.05
 QUOTA_KNEE = 0.03  # headroom (of the limit less its safety margin) below which pressure starts
 TIE_REL, TIE_ABS_USD = 0.02, 1e-7
 OWNED_MAX_P_MISS = 0.5  # prefer_owned_capacity: an owned pool goes first while it meets the SLO
@@ -167,12 +173,14 @@ def _score_all(
         tpot_target = max(min((p[1] for p in preds if p[1]), default=tpot_target), 0.1)
     out = []
     # A failed attempt sends the request on to another candidate (at worst the dearest) and
-    # loses the time of one attempt, worth the route's slo.value_usd whatever the preset:
-    # even `cheapest` must not keep paying that on a vendor that fails every request.
-    fail_value = cost_weight * max(costs) + value
+    # loses the time of one attempt, worth a share of the SLO value whatever the preset: even
+    # `cheapest` must not keep paying that on a vendor that fails every request. Only a share:
+    # a fast error retried at once rarely misses the target, and a timeout is charged already
+    # (it is a slow sample in the latency fit).
+    fail_value = cost_weight * max(costs) + FAIL_SLO_SHARE * value
     for dep, st, cost, (ttft, tpot) in zip(deps, observed, costs, preds, strict=True):
         p_miss = miss_probability(dep, st, slo)
-        miss = slo_value * p_miss
+        miss = slo_value * max(p_miss - MISS_TOLERANCE, 0.0) / (1.0 - MISS_TOLERANCE)
         if strategy is Strategy.FASTEST:
             # Every millisecond counts, even far past the target: rank by latency relative to
             # the fastest measured candidate (a logistic would call all slow ones equal).
