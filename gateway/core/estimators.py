@@ -30,6 +30,7 @@ class Outcome:
     ttft_ms: float | None = None  # None for non-streamed replies
     completion_tokens: int | None = None
     hint_headroom: float | None = None  # from the provider's x-ratelimit-* headers, if sent
+    hint_ttl_s: float = 0.0  # how long the hint holds (0: HINT_TTL_S); a 429's Retry-After
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +47,7 @@ class Estimate:
     quota_headroom: float = 1.0  # from our own counters
     hint_headroom: float | None = None  # the provider's own word, from its headers
     hint_at: float = 0.0
+    hint_ttl_s: float = HINT_TTL_S
     breaker: Breaker = field(default_factory=Breaker)
     # The observed distributions (log-normal fits), as of updated_at: what P(miss) reads.
     ttft_fit: LogFit | None = None
@@ -107,7 +109,12 @@ def apply(est: Estimate, outcome: Outcome) -> Estimate:
             decode_ms = tokens * (tpot if tpot is not None else TYPICAL_TPOT_MS)
             sample = max(outcome.latency_ms - decode_ms, outcome.latency_ms * MIN_TTFT_SHARE)
             ttft = peak_ewma(ttft, sample, dt)
-            ttft_fit = observe(est.ttft_fit, sample, dt)
+            if est.tpot_fit is not None:
+                # The fit takes it only once streams measured the decode pace (with the
+                # typical pace, or a peak one, derived TTFTs scatter and widen the fit).
+                decode_ms = tokens * math.exp(est.tpot_fit.mean)
+                sample = max(outcome.latency_ms - decode_ms, outcome.latency_ms * MIN_TTFT_SHARE)
+                ttft_fit = observe(est.ttft_fit, sample, dt)
         latency = peak_ewma(latency, outcome.latency_ms, dt)
     elif outcome.kind in ("timeout", "slow"):
         # A timeout is evidence of slowness; a fast error is not evidence of speed.
@@ -123,7 +130,8 @@ def apply(est: Estimate, outcome: Outcome) -> Estimate:
     )
     est = replace(est, breaker=breaker)
     if outcome.hint_headroom is not None:
-        est = replace(est, hint_headroom=outcome.hint_headroom, hint_at=outcome.at)
+        ttl = outcome.hint_ttl_s or HINT_TTL_S
+        est = replace(est, hint_headroom=outcome.hint_headroom, hint_at=outcome.at, hint_ttl_s=ttl)
     return replace(
         est,
         ttft_ms=ttft,
@@ -142,7 +150,7 @@ def to_stats(est: Estimate, now: float) -> Stats:
     fails = decay(est.fails, dt)
     total = decay(est.total, dt)
     free = est.quota_headroom
-    if est.hint_headroom is not None and now - est.hint_at < HINT_TTL_S:
+    if est.hint_headroom is not None and now - est.hint_at < est.hint_ttl_s:
         free = min(free, est.hint_headroom)
     return Stats(
         ttft_ms=est.ttft_ms,
@@ -192,6 +200,7 @@ def merge(parts: list[Estimate]) -> Estimate:
         quota_headroom=min(p.quota_headroom for p in parts),
         hint_headroom=newest.hint_headroom,
         hint_at=newest.hint_at,
+        hint_ttl_s=newest.hint_ttl_s,
         breaker=max((p.breaker for p in parts), key=lambda b: (b.open_until, b.streak)),
         ttft_fit=fits("ttft_fit"),
         tpot_fit=fits("tpot_fit"),

@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from statistics import NormalDist
 
 MAX_WEIGHT = 12.0  # at most ~12 recent samples count: a slow-down moves the fit within a few
-FIT_TAU_S = 20.0  # an idle fit loses weight with this time constant
+FIT_TAU_S = 8.0  # an idle fit loses weight with this time constant
 PRIOR_WEIGHT = 1.0  # the prior counts as this many samples
 PRIOR_SIGMA = 0.5  # spread of ln(ms) assumed around a published typical TTFT (wide: x1.65)
 MIN_SIGMA = 0.08  # no fit is trusted to be sharper than this
+CHANGE_Z = 3.0  # a sample this many sigmas faster than the fit says the deployment recovered
 _FLOOR_MS = 0.1
 
 
@@ -36,9 +37,13 @@ def observe(
     x = math.log(max(sample_ms, _FLOOR_MS))
     if fit is None or fit.weight <= 0:
         return LogFit(x, 0.0, 1.0)
+    d = x - fit.mean
+    if d < -CHANGE_Z * max(math.sqrt(max(fit.var, 0.0)), MIN_SIGMA):
+        # Far faster than the fit: the deployment recovered. Only this way round: noise on
+        # our side (a busy host, a slow network) can make a sample slower, never faster.
+        return LogFit(x, 0.0, 1.0)
     n = min(fade(fit, dt_s).weight + 1.0, cap)
     a = 1.0 / n
-    d = x - fit.mean
     return LogFit(fit.mean + a * d, (1.0 - a) * (fit.var + a * d * d), n)
 
 

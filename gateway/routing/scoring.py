@@ -125,9 +125,19 @@ def rank(
         ordered = owned_first(ordered)  # stable: the owned keep their order among themselves
     explored = len(ordered) > 1 and draws.explore < explore_rate
     if explored:
-        i = 1 + min(int(draws.pick * (len(ordered) - 1)), len(ordered) - 2)
-        ordered.insert(0, ordered.pop(i))
+        ordered = explore(ordered, draws.pick)
     return Ranking(tuple(ordered), tuple(excluded), explored, degraded)
+
+
+def explore(ordered: list[Scored], pick: float) -> list[Scored]:
+    """Move a runner-up first, to keep its estimates fresh: one cheaper than the winner when
+    there is one (only those can lower the cost: a vendor left after a slow-down is probed back
+    in), else any."""
+    rest = ordered[1:]
+    cheaper = [s for s in rest if s.cost_usd < ordered[0].cost_usd]
+    pool = cheaper or rest
+    chosen = pool[min(int(pick * len(pool)), len(pool) - 1)]
+    return [chosen, *(s for s in ordered if s is not chosen)]
 
 
 def exclusion(dep: Deployment, st: Stats, demand: Demand) -> str:

@@ -56,6 +56,7 @@ _SHARED = (
     "updated_at",
     "hint_headroom",
     "hint_at",
+    "hint_ttl_s",
     "breaker",
     "ttft_fit",
     "tpot_fit",

@@ -149,3 +149,34 @@ def replace_fit(est: Estimate, fit: LogFit) -> Estimate:
     from dataclasses import replace
 
     return replace(est, ttft_fit=fit)
+
+
+def test_a_sample_far_faster_than_the_fit_restarts_it_and_a_slow_one_does_not() -> None:
+    slow = fit_of([2000.0] * 30)
+    assert observe(slow, 200.0) == LogFit(math.log(200.0), 0.0, 1.0)  # recovered
+    steady = fit_of([200.0] * 30)
+    spike = observe(steady, 2000.0)  # one slow sample (maybe ours): one sample of twelve
+    assert spike.weight == MAX_WEIGHT
+    assert spike.mean == pytest.approx(math.log(200.0) + math.log(10.0) / MAX_WEIGHT)
+
+
+def test_a_non_streamed_reply_feeds_the_fit_only_once_the_decode_pace_is_known() -> None:
+    blind = apply(Estimate(), Outcome("a/m", "ok", 1.0, latency_ms=330, completion_tokens=16))
+    assert blind.ttft_fit is None and blind.ttft_ms is not None
+    streamed = apply(
+        Estimate(), Outcome("a/m", "ok", 1.0, latency_ms=325, ttft_ms=250, completion_tokens=16)
+    )
+    after = apply(streamed, Outcome("a/m", "ok", 1.1, latency_ms=330, completion_tokens=16))
+    assert after.ttft_fit is not None and after.ttft_fit.weight == pytest.approx(2.0, abs=0.02)
+    assert math.exp(after.ttft_fit.mean) == pytest.approx(252.5, rel=0.01)  # 330 - 16 x 5 ms
+
+
+def test_a_refusal_hint_holds_for_its_own_ttl() -> None:
+    est = apply(
+        Estimate(),
+        Outcome("a/m", "rate_limited", 10.0, latency_ms=5, hint_headroom=0.0, hint_ttl_s=2.0),
+    )
+    assert to_stats(est, 11.0).headroom == 0.0
+    assert to_stats(est, 12.5).headroom == 1.0
+    headers = apply(Estimate(), Outcome("a/m", "ok", 10.0, latency_ms=5, hint_headroom=0.5))
+    assert to_stats(headers, 50.0).headroom == 0.5  # a header's hint: its window (60 s)

@@ -150,3 +150,21 @@ def test_near_the_limit_the_loose_slo_spills_and_the_tight_one_stays() -> None:
 
     assert winner(Slo(ttft_ms=2000)) == "slow"  # the slower one meets it too: spill
     assert winner(Slo(ttft_ms=400)) == "cheap"  # it would miss on the slower one: keep the slot
+
+
+def test_exploration_probes_a_cheaper_candidate_first() -> None:
+    # cheap is out (slow by its fit): exploration tries it, not the dearest.
+    mid = dep("mid", 2.0, 4.0)
+    stats = {"cheap/m": observed(3000.0), "mid/m": observed(200.0), "fast/m": observed(100.0)}
+    for pick in (0.0, 0.5, 0.99):
+        ranking = rank(
+            [CHEAP, mid, FAST],
+            stats,
+            DEMAND,
+            strategy=Strategy.BALANCED,
+            slo=LOOSE,
+            draws=Draws(explore=0.0, pick=pick),
+            explore_rate=0.02,
+        )
+        assert ranking.explored
+        assert [s.deployment.provider for s in ranking.ranked][:2] == ["cheap", "mid"]
