@@ -23,7 +23,7 @@ class _Strict(BaseModel):
 class Slo(_Strict):
     ttft_ms: float = Field(default=1000.0, gt=0)
     tpot_ms: float = Field(default=100.0, gt=0)
-    # What one missed target (or one failed attempt) is worth. Unset: 10 times the dearest
+    # What one missed target (or one failed attempt) is worth. Unset: 4 times the dearest
     # candidate's expected cost for the request (routing.scoring.slo_value_usd).
     value_usd: float | None = Field(default=None, ge=0)
 

@@ -17,7 +17,8 @@ FIT_TAU_S = 8.0  # an idle fit loses weight with this time constant
 PRIOR_WEIGHT = 1.0  # the prior counts as this many samples
 PRIOR_SIGMA = 0.5  # spread of ln(ms) assumed around a published typical TTFT (wide: x1.65)
 MIN_SIGMA = 0.08  # no fit is trusted to be sharper than this
-CHANGE_Z = 3.0  # a sample this many sigmas faster than the fit says the deployment recovered
+CHANGE_Z = 2.0  # a sample this many sigmas faster than the fit says the deployment recovered,
+RESTART_WEIGHT = MAX_WEIGHT / 2  # when its fit has faded below this (it was left idle)
 _FLOOR_MS = 0.1
 
 
@@ -38,11 +39,13 @@ def observe(
     if fit is None or fit.weight <= 0:
         return LogFit(x, 0.0, 1.0)
     d = x - fit.mean
-    if d < -CHANGE_Z * max(math.sqrt(max(fit.var, 0.0)), MIN_SIGMA):
-        # Far faster than the fit: the deployment recovered. Only this way round: noise on
-        # our side (a busy host, a slow network) can make a sample slower, never faster.
-        return LogFit(x, 0.0, 1.0)
-    n = min(fade(fit, dt_s).weight + 1.0, cap)
+    faded = fade(fit, dt_s)
+    sigma = max(math.sqrt(max(fit.var, 0.0)), MIN_SIGMA)
+    if faded.weight < RESTART_WEIGHT and d < -CHANGE_Z * sigma:
+        # A probe of a deployment we had left, far faster than its fit: it recovered. Only
+        # this way round: noise on our side (a busy host) makes samples slower, never faster.
+        return LogFit(x, fit.var, 1.0)  # its spread kept: one sample does not make it sharp
+    n = min(faded.weight + 1.0, cap)
     a = 1.0 / n
     return LogFit(fit.mean + a * d, (1.0 - a) * (fit.var + a * d * d), n)
 

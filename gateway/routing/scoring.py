@@ -23,9 +23,11 @@ from gateway.core.estimators import Stats
 from gateway.core.latency_fit import LogFit, p_above, with_prior
 
 # Without a slo.value_usd: a miss is worth this many times the dearest candidate's expected
-# cost: a cheaper candidate wins while its P(miss) stays below a tenth of the price gap
-# relative to the dearest (a few percent for a 2-3x gap).
-SLO_VALUE_MULTIPLE = 10.0
+# cost: a cheaper candidate wins while its P(miss), past the tolerance, stays below a quarter of
+# the price gap relative to the dearest. Not more: a candidate with few samples looks better
+# than one whose many samples carry every hiccup of the host, and the SLO is not worth paying
+# several times the price for a point or two of attainment.
+SLO_VALUE_MULTIPLE = 4.0
 MAX_POINT_WEIGHT = 12.0  # a bare estimate outweighs the prior like a full fit
 POINT_SIGMA = 0.3  # spread assumed around a bare latency estimate (no fit: tests, old replicas)
 FAIL_SLO_SHARE = 0.1  # of the SLO value, lost with one failed attempt

@@ -99,7 +99,7 @@ def test_a_slowdown_moves_the_miss_probability_within_a_few_samples() -> None:
     assert p_above(fit, 600.0) < 1e-6
     for _ in range(4):
         fit = observe(fit, 1200.0)
-    assert p_above(fit, 600.0) > 0.15  # worth far more than any price gap at 10x
+    assert p_above(fit, 600.0) > 0.15  # worth far more than any price gap at 4x
 
 
 def test_an_idle_slow_fit_returns_towards_the_published_value() -> None:
@@ -153,7 +153,12 @@ def replace_fit(est: Estimate, fit: LogFit) -> Estimate:
 
 def test_a_sample_far_faster_than_the_fit_restarts_it_and_a_slow_one_does_not() -> None:
     slow = fit_of([2000.0] * 30)
-    assert observe(slow, 200.0) == LogFit(math.log(200.0), 0.0, 1.0)  # recovered
+    idle = FIT_TAU_S  # left alone for a while, then probed
+    assert observe(slow, 200.0, idle) == LogFit(math.log(200.0), slow.var, 1.0)  # recovered
+    assert observe(slow, 200.0).weight == MAX_WEIGHT  # in steady use: just a sample
+    wide = LogFit(math.log(1200.0), 0.6**2, 12.0)  # after a slow-down: slow and wide
+    assert observe(wide, 250.0, idle).weight == 1.0  # 250 ms is 2.6 sigmas below: restarted
+    assert observe(wide, 500.0, idle).weight > 1.0  # 1.5 sigmas: just a sample
     steady = fit_of([200.0] * 30)
     spike = observe(steady, 2000.0)  # one slow sample (maybe ours): one sample of twelve
     assert spike.weight == MAX_WEIGHT
