@@ -17,8 +17,9 @@ FIT_TAU_S = 8.0  # an idle fit loses weight with this time constant
 PRIOR_WEIGHT = 1.0  # the prior counts as this many samples
 PRIOR_SIGMA = 0.5  # spread of ln(ms) assumed around a published typical TTFT (wide: x1.65)
 MIN_SIGMA = 0.08  # no fit is trusted to be sharper than this
-CHANGE_Z = 2.0  # a sample this many sigmas faster than the fit says the deployment recovered,
-RESTART_WEIGHT = MAX_WEIGHT / 2  # when its fit has faded below this (it was left idle)
+# A sample this many sigmas (or twice) faster than the fit says the deployment recovered,
+CHANGE_Z = 2.0
+RESTART_GAP_S = 2.0  # when it had no sample for this long (we had left it: this is a probe)
 _FLOOR_MS = 0.1
 
 
@@ -41,7 +42,7 @@ def observe(
     d = x - fit.mean
     faded = fade(fit, dt_s)
     sigma = max(math.sqrt(max(fit.var, 0.0)), MIN_SIGMA)
-    if faded.weight < RESTART_WEIGHT and d < -CHANGE_Z * sigma:
+    if dt_s >= RESTART_GAP_S and d < -min(CHANGE_Z * sigma, math.log(2.0)):
         # A probe of a deployment we had left, far faster than its fit: it recovered. Only
         # this way round: noise on our side (a busy host) makes samples slower, never faster.
         return LogFit(x, fit.var, 1.0)  # its spread kept: one sample does not make it sharp

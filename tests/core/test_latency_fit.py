@@ -153,12 +153,14 @@ def replace_fit(est: Estimate, fit: LogFit) -> Estimate:
 
 def test_a_sample_far_faster_than_the_fit_restarts_it_and_a_slow_one_does_not() -> None:
     slow = fit_of([2000.0] * 30)
-    idle = FIT_TAU_S  # left alone for a while, then probed
+    idle = 3.0  # left alone for a while, then probed
     assert observe(slow, 200.0, idle) == LogFit(math.log(200.0), slow.var, 1.0)  # recovered
     assert observe(slow, 200.0).weight == MAX_WEIGHT  # in steady use: just a sample
     wide = LogFit(math.log(1200.0), 0.6**2, 12.0)  # after a slow-down: slow and wide
     assert observe(wide, 250.0, idle).weight == 1.0  # 250 ms is 2.6 sigmas below: restarted
-    assert observe(wide, 500.0, idle).weight > 1.0  # 1.5 sigmas: just a sample
+    assert observe(wide, 700.0, idle).weight > 1.0  # 0.9 sigmas, not twice as fast: a sample
+    wider = LogFit(math.log(1200.0), 1.0, 12.0)  # sigma 1: twice as fast is enough
+    assert observe(wider, 550.0, idle).weight == 1.0
     steady = fit_of([200.0] * 30)
     spike = observe(steady, 2000.0)  # one slow sample (maybe ours): one sample of twelve
     assert spike.weight == MAX_WEIGHT
