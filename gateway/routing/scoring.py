@@ -35,6 +35,7 @@ FAIL_SLO_SHARE = 0.1  # of the SLO value, lost with one failed attempt
 # counts as meeting it, so a cheap candidate that meets it 95 % of the time is not traded for a
 # dearer one that meets it 99 % of the time.
 MISS_TOLERANCE = 0.05
+CHEAPER_PROBE_BOOST = 2.5  # exploration rate multiplier while a cheaper candidate is left
 QUOTA_KNEE = 0.03  # headroom (of the limit less its safety margin) below which pressure starts
 TIE_REL, TIE_ABS_USD = 0.02, 1e-7
 OWNED_MAX_P_MISS = 0.5  # prefer_owned_capacity: an owned pool goes first while it meets the SLO
@@ -125,6 +126,10 @@ def rank(
     ordered = _break_ties(sorted(scored, key=lambda s: s.total), draws.tie)
     if prefer_owned and not degraded:
         ordered = owned_first(ordered)  # stable: the owned keep their order among themselves
+    if any(s.cost_usd < ordered[0].cost_usd for s in ordered[1:]):
+        # Something cheaper was left (slow, failing, full): probe it more often, so it is back
+        # soon after it recovers; the probes spend at most the SLO's tolerance.
+        explore_rate = min(explore_rate * CHEAPER_PROBE_BOOST, MISS_TOLERANCE)
     explored = len(ordered) > 1 and draws.explore < explore_rate
     if explored:
         ordered = explore(ordered, draws.pick)

@@ -168,3 +168,24 @@ def test_exploration_probes_a_cheaper_candidate_first() -> None:
         )
         assert ranking.explored
         assert [s.deployment.provider for s in ranking.ranked][:2] == ["cheap", "mid"]
+
+
+def test_a_cheaper_candidate_left_behind_is_probed_more_often() -> None:
+    stats = {"cheap/m": observed(3000.0), "fast/m": observed(100.0)}
+
+    def explored(draw: float, stats: dict[str, Stats]) -> bool:
+        return rank(
+            [CHEAP, FAST],
+            stats,
+            DEMAND,
+            strategy=Strategy.BALANCED,
+            slo=LOOSE,
+            draws=Draws(explore=draw),
+            explore_rate=0.02,
+        ).explored
+
+    assert explored(0.04, stats)  # cheap left: up to 5 %
+    assert not explored(0.06, stats)
+    healthy = {"cheap/m": observed(100.0), "fast/m": observed(100.0)}
+    assert not explored(0.04, healthy)  # the cheapest wins: the plain 2 %
+    assert explored(0.01, healthy)
