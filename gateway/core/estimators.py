@@ -87,7 +87,10 @@ def apply(est: Estimate, outcome: Outcome) -> Estimate:
     if outcome.kind == "rejected":
         return est
     dt = outcome.at - est.updated_at if est.updated_at else 0.0
-    failed = outcome.kind not in ("ok", "slow")
+    # A 429 that takes the deployment out until its Retry-After (hint_headroom 0) says "full",
+    # not "broken": it neither raises the failure rate nor trips the breaker.
+    capacity = outcome.kind == "rate_limited" and outcome.hint_headroom is not None
+    failed = outcome.kind not in ("ok", "slow") and not capacity
     fails = decay(est.fails, dt) + (1.0 if failed else 0.0)
     total = decay(est.total, dt) + 1.0
     ttft, tpot = est.ttft_ms, est.tpot_ms

@@ -185,5 +185,8 @@ def test_a_refusal_hint_holds_for_its_own_ttl() -> None:
     )
     assert to_stats(est, 11.0).headroom == 0.0
     assert to_stats(est, 12.5).headroom == 1.0
+    assert est.fails == 0.0  # full, not broken
+    bare = apply(Estimate(), Outcome("a/m", "rate_limited", 10.0, latency_ms=5))
+    assert bare.fails == 1.0  # a 429 that says nothing more still counts
     headers = apply(Estimate(), Outcome("a/m", "ok", 10.0, latency_ms=5, hint_headroom=0.5))
     assert to_stats(headers, 50.0).headroom == 0.5  # a header's hint: its window (60 s)
