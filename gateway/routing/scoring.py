@@ -30,7 +30,7 @@ from gateway.core.latency_fit import LogFit, p_above, with_prior
 SLO_VALUE_MULTIPLE = 4.0
 MAX_POINT_WEIGHT = 12.0  # a bare estimate outweighs the prior like a full fit
 POINT_SIGMA = 0.3  # spread assumed around a bare latency estimate (no fit: tests, old replicas)
-FAIL_SLO_SHARE = 0.1  # of the SLO value, lost with one failed attempt
+FAIL_SLO_SHARE = 0.25  # of the SLO value, lost with one failed attempt
 # An SLO is an attainment target, not a promise per request: a miss probability up to this
 # counts as meeting it, so a cheap candidate that meets it 95 % of the time is not traded for a
 # dearer one that meets it 99 % of the time.
