@@ -23,8 +23,9 @@ class _Strict(BaseModel):
 class Slo(_Strict):
     ttft_ms: float = Field(default=1000.0, gt=0)
     tpot_ms: float = Field(default=100.0, gt=0)
-    # What one missed target (or one failed attempt) is worth: about a typical request's price.
-    value_usd: float = Field(default=0.001, ge=0)
+    # What one missed target (or one failed attempt) is worth. Unset: 4 times the dearest
+    # candidate's expected cost for the request (routing.scoring.slo_value_usd).
+    value_usd: float | None = Field(default=None, ge=0)
 
 
 class Failover(_Strict):

@@ -8,6 +8,7 @@ from typing import Literal
 
 from gateway.core.circuit import Breaker, is_open, step
 from gateway.core.jitter import jitter
+from gateway.core.latency_fit import LogFit, fade, observe, pooled
 
 # "rejected": the upstream refused the request itself (a 4xx of the client's making): no signal.
 # "slow": it lost a hedge race: no failure, but its first token is later than the time it had.
@@ -29,6 +30,7 @@ class Outcome:
     ttft_ms: float | None = None  # None for non-streamed replies
     completion_tokens: int | None = None
     hint_headroom: float | None = None  # from the provider's x-ratelimit-* headers, if sent
+    hint_ttl_s: float = 0.0  # how long the hint holds (0: HINT_TTL_S); a 429's Retry-After
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +47,11 @@ class Estimate:
     quota_headroom: float = 1.0  # from our own counters
     hint_headroom: float | None = None  # the provider's own word, from its headers
     hint_at: float = 0.0
+    hint_ttl_s: float = HINT_TTL_S
     breaker: Breaker = field(default_factory=Breaker)
+    # The observed distributions (log-normal fits), as of updated_at: what P(miss) reads.
+    ttft_fit: LogFit | None = None
+    tpot_fit: LogFit | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +64,8 @@ class Stats:
     in_flight: int
     headroom: float = 1.0  # fraction of quota left (1.0: plenty; <= 0: exhausted)
     circuit_open: bool = False
+    ttft_fit: LogFit | None = None  # faded to the instant of these stats
+    tpot_fit: LogFit | None = None
 
 
 def peak_ewma(
@@ -79,28 +87,42 @@ def apply(est: Estimate, outcome: Outcome) -> Estimate:
     if outcome.kind == "rejected":
         return est
     dt = outcome.at - est.updated_at if est.updated_at else 0.0
-    failed = outcome.kind not in ("ok", "slow")
+    # A 429 that takes the deployment out until its Retry-After (hint_headroom 0) says "full",
+    # not "broken": it neither raises the failure rate nor trips the breaker.
+    capacity = outcome.kind == "rate_limited" and outcome.hint_headroom is not None
+    failed = outcome.kind not in ("ok", "slow") and not capacity
     fails = decay(est.fails, dt) + (1.0 if failed else 0.0)
     total = decay(est.total, dt) + 1.0
     ttft, tpot = est.ttft_ms, est.tpot_ms
     latency = est.latency_ms
+    ttft_fit = fade(est.ttft_fit, dt) if est.ttft_fit else None
+    tpot_fit = fade(est.tpot_fit, dt) if est.tpot_fit else None
     if outcome.kind == "ok":
         tokens = outcome.completion_tokens or 0
         if outcome.ttft_ms is not None:
             ttft = peak_ewma(ttft, outcome.ttft_ms, dt)
+            ttft_fit = observe(est.ttft_fit, outcome.ttft_ms, dt)
             if tokens > 1:
-                sample = (outcome.latency_ms - outcome.ttft_ms) / (tokens - 1)
-                tpot = peak_ewma(tpot, max(sample, 0.0), dt)
+                sample = max((outcome.latency_ms - outcome.ttft_ms) / (tokens - 1), 0.0)
+                tpot = peak_ewma(tpot, sample, dt)
+                tpot_fit = observe(est.tpot_fit, sample, dt)
         else:
             # Non-streamed: split the total with the decode speed a stream measured, or a
             # typical one until then (charging all of it to TTFT made fast vendors look slow).
             decode_ms = tokens * (tpot if tpot is not None else TYPICAL_TPOT_MS)
             sample = max(outcome.latency_ms - decode_ms, outcome.latency_ms * MIN_TTFT_SHARE)
             ttft = peak_ewma(ttft, sample, dt)
+            if est.tpot_fit is not None:
+                # The fit takes it only once streams measured the decode pace (with the
+                # typical pace, or a peak one, derived TTFTs scatter and widen the fit).
+                decode_ms = tokens * math.exp(est.tpot_fit.mean)
+                sample = max(outcome.latency_ms - decode_ms, outcome.latency_ms * MIN_TTFT_SHARE)
+                ttft_fit = observe(est.ttft_fit, sample, dt)
         latency = peak_ewma(latency, outcome.latency_ms, dt)
     elif outcome.kind in ("timeout", "slow"):
         # A timeout is evidence of slowness; a fast error is not evidence of speed.
         ttft = peak_ewma(ttft, outcome.latency_ms, dt)
+        ttft_fit = observe(est.ttft_fit, outcome.latency_ms, dt)
     breaker = step(
         est.breaker,
         failed=failed,
@@ -111,7 +133,8 @@ def apply(est: Estimate, outcome: Outcome) -> Estimate:
     )
     est = replace(est, breaker=breaker)
     if outcome.hint_headroom is not None:
-        est = replace(est, hint_headroom=outcome.hint_headroom, hint_at=outcome.at)
+        ttl = outcome.hint_ttl_s or HINT_TTL_S
+        est = replace(est, hint_headroom=outcome.hint_headroom, hint_at=outcome.at, hint_ttl_s=ttl)
     return replace(
         est,
         ttft_ms=ttft,
@@ -120,6 +143,8 @@ def apply(est: Estimate, outcome: Outcome) -> Estimate:
         fails=fails,
         total=total,
         updated_at=outcome.at,
+        ttft_fit=ttft_fit,
+        tpot_fit=tpot_fit,
     )
 
 
@@ -128,7 +153,7 @@ def to_stats(est: Estimate, now: float) -> Stats:
     fails = decay(est.fails, dt)
     total = decay(est.total, dt)
     free = est.quota_headroom
-    if est.hint_headroom is not None and now - est.hint_at < HINT_TTL_S:
+    if est.hint_headroom is not None and now - est.hint_at < est.hint_ttl_s:
         free = min(free, est.hint_headroom)
     return Stats(
         ttft_ms=est.ttft_ms,
@@ -137,6 +162,8 @@ def to_stats(est: Estimate, now: float) -> Stats:
         in_flight=est.in_flight,
         headroom=free,
         circuit_open=is_open(est.breaker, now),
+        ttft_fit=fade(est.ttft_fit, dt) if est.ttft_fit else None,
+        tpot_fit=fade(est.tpot_fit, dt) if est.tpot_fit else None,
     )
 
 
@@ -159,6 +186,12 @@ def merge(parts: list[Estimate]) -> Estimate:
         return sum(v * w for v, w in known) / total_w
 
     newest = max(parts, key=lambda p: p.hint_at)
+    at = max(p.updated_at for p in parts)
+
+    def fits(which: str) -> LogFit | None:
+        known = [(getattr(p, which), p.updated_at) for p in parts]
+        return pooled([fade(f, at - t) for f, t in known if f is not None])
+
     return Estimate(
         ttft_ms=mean([(p.ttft_ms, p.total) for p in parts]),
         tpot_ms=mean([(p.tpot_ms, p.total) for p in parts]),
@@ -170,5 +203,8 @@ def merge(parts: list[Estimate]) -> Estimate:
         quota_headroom=min(p.quota_headroom for p in parts),
         hint_headroom=newest.hint_headroom,
         hint_at=newest.hint_at,
+        hint_ttl_s=newest.hint_ttl_s,
         breaker=max((p.breaker for p in parts), key=lambda b: (b.open_until, b.streak)),
+        ttft_fit=fits("ttft_fit"),
+        tpot_fit=fits("tpot_fit"),
     )

@@ -27,6 +27,8 @@ from gateway.state.store import Store
 from gateway.telemetry.families import Metrics
 from gateway.upstream.base import Call, Reply, StreamReply
 
+RETRY_AFTER_DEFAULT_S = 1.0  # a 429 without Retry-After: out of routing for this long
+
 HEDGE_LOST = "hedge lost"  # the cancel message of the attempt that lost a hedge race
 
 
@@ -116,7 +118,7 @@ class Attempts:
                     stream = translation.stream(stream, req)
         except UpstreamError as exc:
             span.failed(kind_of(exc), exc.message)
-            await self.settle(dep, grant, started, kind_of(exc), usage=None)
+            await self.settle(dep, grant, started, kind_of(exc), usage=None, refused=exc)
             if isinstance(exc, UpstreamStatusError) and says_bad_key(exc):
                 # Out of routing at once, then a free probe confirms or lifts it (a vendor's
                 # wording must not take a provider out on its own).
@@ -152,9 +154,15 @@ class Attempts:
         usage: Usage | None,
         ttft_ms: float | None = None,
         headers: Mapping[str, str] | None = None,
+        refused: UpstreamError | None = None,
     ) -> None:
-        """Record the outcome in live state and release the reservation with the real tokens."""
+        """Record the outcome in live state and release the reservation with the real tokens.
+        A 429 says the vendor has no room until its Retry-After (a limit we were not told of,
+        or set too high): the deployment is out of routing until then."""
         self.metrics.attempt(dep.id, kind)
+        hint, ttl = header_headroom(headers) if headers else None, 0.0
+        if isinstance(refused, UpstreamStatusError) and refused.upstream_status == 429:
+            hint, ttl = 0.0, refused.retry_after_s or RETRY_AFTER_DEFAULT_S
         outcome = Outcome(
             dep.id,
             kind,
@@ -162,7 +170,8 @@ class Attempts:
             (time.perf_counter() - started) * 1000,
             ttft_ms,
             usage.completion_tokens if usage else None,
-            header_headroom(headers) if headers else None,
+            hint,
+            ttl,
         )
         await self._store.settle(grant, outcome, usage.total_tokens if usage else 0)
 

@@ -1,7 +1,14 @@
 """Score candidates in expected dollars for this request. Pure: stats, demand and draws come in.
 
 J(c) = expected_cost(c) + slo_value * P(miss | c) + fail_value * p_fail(c) + quota_pressure(c)
-where fail_value = the dearest candidate's expected cost + slo.value_usd (what a failover costs).
+where fail_value = the dearest candidate's expected cost + a share of slo_value (what a failover
+costs), and P(miss) below MISS_TOLERANCE counts as meeting the SLO.
+P(miss) comes from each deployment's observed TTFT and time-per-token distributions (log-normal
+fits, core/latency_fit.py) against the targets; slo_value defaults to SLO_VALUE_MULTIPLE times
+the dearest candidate's expected cost, so `balanced` buys the cheapest candidate that meets the
+SLO with high probability. Quota is capacity: the pressure term only starts in the last few
+percent of a limit, where it decides which requests spill (those a dearer candidate serves
+nearly as well), not whether the quota is used.
 """
 
 from __future__ import annotations
@@ -13,9 +20,23 @@ from dataclasses import dataclass
 from gateway.config.policies import Slo, Strategy
 from gateway.config.runtime import Deployment
 from gateway.core.estimators import Stats
+from gateway.core.latency_fit import LogFit, p_above, with_prior
 
-CURVE_WIDTH = 0.10  # logistic width, as a fraction of the target (the estimate is a peak)
-QUOTA_KNEE = 0.2  # headroom below which quota pressure starts
+# Without a slo.value_usd: a miss is worth this many times the dearest candidate's expected
+# cost: a cheaper candidate wins while its P(miss), past the tolerance, stays below a quarter of
+# the price gap relative to the dearest. Not more: a candidate with few samples looks better
+# than one whose many samples carry every hiccup of the host, and the SLO is not worth paying
+# several times the price for a point or two of attainment.
+SLO_VALUE_MULTIPLE = 4.0
+MAX_POINT_WEIGHT = 12.0  # a bare estimate outweighs the prior like a full fit
+POINT_SIGMA = 0.3  # spread assumed around a bare latency estimate (no fit: tests, old replicas)
+FAIL_SLO_SHARE = 0.25  # of the SLO value, lost with one failed attempt
+# An SLO is an attainment target, not a promise per request: a miss probability up to this
+# counts as meeting it, so a cheap candidate that meets it 95 % of the time is not traded for a
+# dearer one that meets it 99 % of the time.
+MISS_TOLERANCE = 0.05
+CHEAPER_PROBE_BOOST = 2.5  # exploration rate multiplier while a cheaper candidate is left
+QUOTA_KNEE = 0.03  # headroom (of the limit less its safety margin) below which pressure starts
 TIE_REL, TIE_ABS_USD = 0.02, 1e-7
 OWNED_MAX_P_MISS = 0.5  # prefer_owned_capacity: an owned pool goes first while it meets the SLO
 QUOTA_EXHAUSTED = "quota exhausted"
@@ -105,11 +126,25 @@ def rank(
     ordered = _break_ties(sorted(scored, key=lambda s: s.total), draws.tie)
     if prefer_owned and not degraded:
         ordered = owned_first(ordered)  # stable: the owned keep their order among themselves
+    if any(s.cost_usd < ordered[0].cost_usd for s in ordered[1:]):
+        # Something cheaper was left (slow, failing, full): probe it more often, so it is back
+        # soon after it recovers; the probes spend at most the SLO's tolerance.
+        explore_rate = min(explore_rate * CHEAPER_PROBE_BOOST, MISS_TOLERANCE)
     explored = len(ordered) > 1 and draws.explore < explore_rate
     if explored:
-        i = 1 + min(int(draws.pick * (len(ordered) - 1)), len(ordered) - 2)
-        ordered.insert(0, ordered.pop(i))
+        ordered = explore(ordered, draws.pick)
     return Ranking(tuple(ordered), tuple(excluded), explored, degraded)
+
+
+def explore(ordered: list[Scored], pick: float) -> list[Scored]:
+    """Move a runner-up first, to keep its estimates fresh: one cheaper than the winner when
+    there is one (only those can lower the cost: a vendor left after a slow-down is probed back
+    in), else any."""
+    rest = ordered[1:]
+    cheaper = [s for s in rest if s.cost_usd < ordered[0].cost_usd]
+    pool = cheaper or rest
+    chosen = pool[min(int(pick * len(pool)), len(pool) - 1)]
+    return [chosen, *(s for s in ordered if s is not chosen)]
 
 
 def exclusion(dep: Deployment, st: Stats, demand: Demand) -> str:
@@ -143,7 +178,9 @@ def _score_all(
     # Optimistic prior: an unmeasured deployment is assumed instant, so it gets measured once.
     preds = [(st.ttft_ms or 0.0, st.tpot_ms or 0.0) for st in observed]
     ttft_target, tpot_target = slo.ttft_ms, slo.tpot_ms
-    cost_weight, slo_value = 1.0, slo.value_usd
+    costs = [_expected_cost(d, demand, worst) for d in deps]
+    value = slo_value_usd(slo, max(costs))
+    cost_weight, slo_value = 1.0, value
     if strategy is Strategy.CHEAPEST:
         slo_value = 0.0
     elif strategy is Strategy.FASTEST:
@@ -152,20 +189,23 @@ def _score_all(
         ttft_target = max(min((p[0] for p in preds if p[0]), default=ttft_target), 1.0)
         tpot_target = max(min((p[1] for p in preds if p[1]), default=tpot_target), 0.1)
     out = []
-    costs = [_expected_cost(d, demand, worst) for d in deps]
     # A failed attempt sends the request on to another candidate (at worst the dearest) and
-    # loses the time of one attempt, worth the route's slo.value_usd whatever the preset:
-    # even `cheapest` must not keep paying that on a vendor that fails every request.
-    fail_value = cost_weight * max(costs) + slo.value_usd
+    # loses the time of one attempt, worth a share of the SLO value whatever the preset: even
+    # `cheapest` must not keep paying that on a vendor that fails every request. Only a share:
+    # a fast error retried at once rarely misses the target, and a timeout is charged already
+    # (it is a slow sample in the latency fit).
+    fail_value = cost_weight * max(costs) + FAIL_SLO_SHARE * value
     for dep, st, cost, (ttft, tpot) in zip(deps, observed, costs, preds, strict=True):
-        p_miss = 1.0 - (1.0 - _logistic(ttft, ttft_target)) * (1.0 - _logistic(tpot, tpot_target))
-        miss = slo_value * p_miss
+        p_miss = miss_probability(dep, st, slo)
+        miss = slo_value * max(p_miss - MISS_TOLERANCE, 0.0) / (1.0 - MISS_TOLERANCE)
         if strategy is Strategy.FASTEST:
             # Every millisecond counts, even far past the target: rank by latency relative to
             # the fastest measured candidate (a logistic would call all slow ones equal).
             miss = slo_value * (ttft / ttft_target + tpot / tpot_target)
         fail = fail_value * st.p_fail
-        quota = max(slo.value_usd, cost) * quota_pressure(st.headroom)
+        # The slot's shadow price near the limit: the dearest candidate's cost at the full
+        # pressure, so a request spills only where the gap it pays is smaller.
+        quota = max(costs) * quota_pressure(st.headroom)
         total = cost_weight * cost + miss + fail + quota
         out.append(Scored(dep, total, cost, p_miss, miss, fail, quota, ttft, tpot))
     return out
@@ -188,13 +228,27 @@ def owned_first(scored: list[Scored]) -> list[Scored]:
     return owned + [s for s in scored if s not in owned]
 
 
-def _logistic(value: float, target: float) -> float:
-    z = (value - target) / (CURVE_WIDTH * target)
-    if z > 40:
-        return 1.0
-    if z < -40:
-        return 0.0
-    return 1.0 / (1.0 + math.exp(-z))
+def slo_value_usd(slo: Slo, dearest_cost_usd: float) -> float:
+    """What one missed target is worth for this request: the policy's value_usd, or by default
+    SLO_VALUE_MULTIPLE times the dearest candidate's expected cost."""
+    if slo.value_usd is not None:
+        return slo.value_usd
+    return SLO_VALUE_MULTIPLE * dearest_cost_usd
+
+
+def miss_probability(dep: Deployment, st: Stats, slo: Slo) -> float:
+    """P(TTFT > target or time per token > target) from the observed distributions, blended
+    with the published typical TTFT while samples are few; 0 when nothing is known."""
+    ttft = with_prior(st.ttft_fit or _point(st.ttft_ms), dep.typical_ttft_ms)
+    tpot = with_prior(st.tpot_fit or _point(st.tpot_ms), None)
+    p_ttft, p_tpot = p_above(ttft, slo.ttft_ms), p_above(tpot, slo.tpot_ms)
+    return 1.0 - (1.0 - p_ttft) * (1.0 - p_tpot)
+
+
+def _point(ms: float | None) -> LogFit | None:
+    if ms is None:
+        return None
+    return LogFit(math.log(max(ms, 0.1)), POINT_SIGMA**2, MAX_POINT_WEIGHT)
 
 
 def quota_pressure(headroom: float) -> float:

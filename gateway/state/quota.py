@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -10,6 +11,11 @@ from gateway.config.runtime import Deployment, ScopeLimit
 
 WINDOW_MS = 60_000  # rpm and tpm are counted over a sliding minute, never a calendar one
 LEASE_MS = 30_000  # an in-flight slot expires unless its replica renews it (crash safety)
+# Kept free of a declared rpm/tpm: our window starts when we reserve, the vendor's when the
+# request arrives (a few ms later), so at the window's edge the vendor can still count a request
+# ours has let go. Reservations are atomic across replicas (one Lua script), so a small margin
+# covers every replica at once.
+SAFETY_MARGIN = 0.02
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +75,17 @@ def scaled(limit: ScopeLimit, share: float) -> ScopeLimit:
     return ScopeLimit(limit.scope, part(limit.rpm), part(limit.tpm), part(limit.max_concurrency))
 
 
+def usable(limit: ScopeLimit) -> ScopeLimit:
+    """The part of a declared limit we fill: rpm and tpm less the safety margin (none below 50,
+    where a skew of a few ms rarely holds a whole request); concurrency is exact (we know our
+    in-flight requests)."""
+
+    def less(value: int | None) -> int | None:
+        return max(1, value - math.floor(value * SAFETY_MARGIN)) if value else value
+
+    return ScopeLimit(limit.scope, less(limit.rpm), less(limit.tpm), limit.max_concurrency)
+
+
 @dataclass
 class _Window:
     entries: deque[tuple[int, str]] = field(default_factory=deque)  # (at_ms, resid), in order
@@ -114,7 +131,7 @@ class LocalQuota:
         windows = [(self._window(dep.provider, lim.scope), lim) for lim in dep.limits]
         for win, lim in windows:
             win.expire(now_ms, self.window_ms)
-            lim_here = scaled(lim, self.share) if self.share != 1.0 else lim
+            lim_here = usable(scaled(lim, self.share) if self.share != 1.0 else lim)
             denial = win.denial(lim_here, tokens, now_ms, self.window_ms)
             if denial is not None:
                 return Denied(dep.id, denial[0], lim.scope, max(denial[1], 0.001))
@@ -140,7 +157,7 @@ class LocalQuota:
         for lim in dep.limits:
             win = self._window(dep.provider, lim.scope)
             win.expire(now_ms, self.window_ms)
-            lim_here = scaled(lim, self.share) if self.share != 1.0 else lim
+            lim_here = usable(scaled(lim, self.share) if self.share != 1.0 else lim)
             free = min(free, headroom(lim_here, len(win.entries), win.tokens, len(win.in_flight)))
             if lim.scope.startswith("m:"):
                 in_flight = len(win.in_flight)

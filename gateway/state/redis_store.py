@@ -27,9 +27,18 @@ from gateway.config.runtime import Deployment
 from gateway.core.circuit import Breaker, held_open
 from gateway.core.estimators import Estimate, Outcome, apply, merge
 from gateway.core.jitter import jitter
+from gateway.core.latency_fit import LogFit
 from gateway.core.pool_sharing import PoolShare
 from gateway.state.pool_share import RedisPoolShare
-from gateway.state.quota import LEASE_MS, WINDOW_MS, Denied, Grant, LocalQuota, headroom
+from gateway.state.quota import (
+    LEASE_MS,
+    WINDOW_MS,
+    Denied,
+    Grant,
+    LocalQuota,
+    headroom,
+    usable,
+)
 from gateway.state.redis_reply import as_text
 from gateway.state.tenant_limits import RedisTenantLimits, TenantLimits
 
@@ -47,7 +56,10 @@ _SHARED = (
     "updated_at",
     "hint_headroom",
     "hint_at",
+    "hint_ttl_s",
     "breaker",
+    "ttft_fit",
+    "tpot_fit",
 )
 
 
@@ -91,7 +103,7 @@ class RedisStore:
         resid = os.urandom(12).hex()
         if self._degraded_since is None:
             args: list[Any] = [resid, tokens, self.window_ms, LEASE_MS]
-            for lim in dep.limits:
+            for lim in map(usable, dep.limits):
                 args += [lim.rpm or 0, lim.tpm or 0, lim.max_concurrency or 0]
             try:
                 result = await self._reserve(keys=self._keys(dep), args=args)
@@ -216,7 +228,9 @@ class RedisStore:
             free, in_flight = 1.0, 0
             for lim in dep.limits:
                 requests, tokens, leases = next(values), next(values), next(values)
-                free = min(free, headroom(lim, int(requests), int(tokens or 0), int(leases)))
+                free = min(
+                    free, headroom(usable(lim), int(requests), int(tokens or 0), int(leases))
+                )
                 if lim.scope.startswith("m:"):
                     in_flight = int(leases)
             self._usage[dep.id] = (free, in_flight)
@@ -280,6 +294,9 @@ class RedisStore:
 
 def _estimate(fields: dict[str, Any]) -> Estimate:
     breaker = fields.pop("breaker", None)
+    for fit in ("ttft_fit", "tpot_fit"):  # a replica of an older version sends none
+        raw = fields.get(fit)
+        fields[fit] = LogFit(**raw) if raw else None
     return Estimate(**fields, breaker=Breaker(**breaker) if breaker else Breaker())
 
 

@@ -186,7 +186,9 @@ class PoolUpstream:
         )
         if ttft is None:
             return replace(est, quota_headroom=0.0)
-        return replace(est, ttft_ms=ttft * 1000)
+        # The live, queue-aware prediction is where this pool's TTFT sits now: the scorer reads
+        # it (with a fixed spread) rather than the history of a pool whose load moves.
+        return replace(est, ttft_ms=ttft * 1000, ttft_fit=None)
 
     def effective_usd_per_mtok(self) -> float | None:
         """GPU cost since this adapter started divided by the tokens it actually served."""

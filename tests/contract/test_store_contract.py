@@ -13,7 +13,7 @@ from redis.asyncio import Redis, RedisCluster
 from gateway.config.runtime import Deployment, ScopeLimit
 from gateway.core.estimators import Outcome
 from gateway.state.memory_store import MemoryStore
-from gateway.state.quota import Denied, Grant
+from gateway.state.quota import Denied, Grant, usable
 from gateway.state.redis_store import RedisStore
 from gateway.state.store import Store
 from tests.factories import deployment
@@ -97,6 +97,17 @@ async def test_rpm_is_enforced_and_slides(make_store) -> None:  # type: ignore[n
     assert 0 < denied.retry_after_s <= WINDOW_MS / 1000
     await asyncio.sleep(WINDOW_MS / 1000 + 0.1)
     assert isinstance(await store.reserve(d, 10), Grant)  # the window slid
+
+
+async def test_a_large_rpm_is_filled_to_its_safety_margin(make_store) -> None:  # type: ignore[no-untyped-def]
+    d = dep(p=ScopeLimit("p", rpm=150))
+    store = await make_store(d)
+    grants = [await store.reserve(d, 1) for _ in range(150)]
+    granted = sum(isinstance(g, Grant) for g in grants)
+    assert granted == 150 - 3  # 2 % kept free: the vendor's window starts a little later
+    assert usable(ScopeLimit("p", rpm=49, tpm=1000, max_concurrency=7)) == ScopeLimit(
+        "p", rpm=49, tpm=980, max_concurrency=7
+    )
 
 
 async def test_tpm_reserves_estimates_and_settles_to_actual(make_store) -> None:  # type: ignore[no-untyped-def]

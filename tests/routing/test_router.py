@@ -296,3 +296,14 @@ async def test_a_client_gone_during_a_hedge_stops_its_attempts(
     assert t.fakes.called == sent
     assert sorted(t.fakes.cancelled) == sent
     assert await t.in_flight() == t.idle
+
+
+async def test_a_vendors_429_takes_it_out_until_its_retry_after() -> None:
+    limited = UpstreamStatusError("a: 429", upstream_status=429, retry_after_s=2.0)
+    t = rig({"a": [limited, reply("a again")], "b": [reply("b"), reply("b again")]}, targets=(A, B))
+    assert (await t.router.handle(request())).deployment.id == "b/m"
+    # Within a's Retry-After (the clock stands still here) b goes first, a only after it.
+    assert (await t.router.handle(request())).deployment.id == "b/m"
+    assert t.fakes.called == ["a/m", "b/m", "b/m"]
+    ranking = t.router.rank(request(), t.router.resolve(request()))
+    assert [e.reason for e in ranking.excluded] == ["quota exhausted"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from gateway.config.policies import Slo, Strategy
 from gateway.config.runtime import Deployment
 from gateway.core.estimators import Stats
-from gateway.routing.scoring import Demand, Draws, exclusion, quota_pressure, rank
+from gateway.routing.scoring import QUOTA_KNEE, Demand, Draws, exclusion, quota_pressure, rank
 from tests.factories import deployment
 
 
@@ -137,9 +137,12 @@ def test_ties_are_broken_by_the_draw_and_exploration_moves_a_runner_up() -> None
     ).explored
 
 
-def test_quota_pressure_rises_below_the_knee() -> None:
-    assert quota_pressure(1.0) == 0.0
-    assert quota_pressure(0.2) == 0.0
-    assert 0.0 < quota_pressure(0.1) < quota_pressure(0.05) < quota_pressure(0.0) == 1.0
-    low = {**MEASURED, "mid/m": st(ttft=300, tpot=30, headroom=0.01)}
+def test_quota_pressure_only_in_the_last_few_percent() -> None:
+    assert quota_pressure(1.0) == quota_pressure(0.2) == quota_pressure(QUOTA_KNEE) == 0.0
+    assert 0.0 < quota_pressure(0.02) < quota_pressure(0.01) < quota_pressure(0.0) == 1.0
+    # Far from the limit the cheapest keeps the traffic (no repulsion at 10 % headroom)...
+    roomy = {**MEASURED, "mid/m": st(ttft=300, tpot=30, headroom=0.1)}
+    assert order(Strategy.BALANCED, roomy)[0] == "mid"
+    # ...at the edge it spills.
+    low = {**MEASURED, "mid/m": st(ttft=300, tpot=30, headroom=0.001)}
     assert order(Strategy.BALANCED, low)[0] != "mid"
