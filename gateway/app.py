@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from starlette.routing import Route
 
 from gateway import logs
-from gateway.api import admin, admin_keys, errors, explain, health, openai_routes
+from gateway.api import admin, admin_keys, errors, explain, health, metrics, openai_routes
 from gateway.api.auth import check_bind
 from gateway.api.body_limit import BodyLimit
 from gateway.api.chat_request import parse_chat
@@ -38,6 +38,10 @@ from gateway.settings import Settings
 from gateway.state.factory import build_store
 from gateway.state.overlay import OverlayStore
 from gateway.state.store import Store
+from gateway.telemetry.families import Metrics
+from gateway.telemetry.gauges import LiveState
+from gateway.telemetry.observer import Observer
+from gateway.telemetry.tracing import tracer_from_env
 from gateway.tenancy.directory import KeyDirectory
 from gateway.tenancy.spend import ledger_seeder
 from gateway.tenancy.store import KeyStore
@@ -98,11 +102,13 @@ def create_app(
             default_output_tokens=settings.default_output_tokens,
             explore_rate=settings.explore_rate,
             tokens=tokens,
+            observer=_observer(inner, env),
         )
         reloader = Reloader(settings, env, router, state, upstreams, build_upstreams)
         pools.follow(lambda: reloader.upstreams)
         await pools.start()
-        app.state.gateway = AppState(settings, router, state, reloader, keys=directory)
+        live = LiveState(state, spend, directory)  # what /metrics' gauges read
+        app.state.gateway = AppState(settings, router, state, reloader, keys=directory, live=live)
         remove_sighup = reloader.install_sighup()
         watcher = asyncio.create_task(reloader.watch()) if settings.watch_config else None
         prober = asyncio.create_task(router.health_loop(settings.health_probe_s))
@@ -113,9 +119,11 @@ def create_app(
             config.version,
         )
         try:
-            yield
+            async with metrics.serving_metrics(app.state.gateway):
+                yield
         finally:
             await router.drain()
+            router.observer.tracer.close()
             remove_sighup()
             await pools.close()
             for task in (watcher, prober):
@@ -152,7 +160,7 @@ def _mount(app: FastAPI, settings: Settings) -> None:
     for path, dialect in ROUTED.items():
         app.router.routes.append(Route(path, Endpoint(dialect), methods=["POST"]))
     app.router.routes.append(Route("/v1/messages/count_tokens", CountTokens(), methods=["POST"]))
-    for module in (openai_routes, health, admin, admin_keys, explain):
+    for module in (openai_routes, health, admin, admin_keys, explain, metrics):
         app.include_router(module.router)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContext)
@@ -173,6 +181,13 @@ ROUTED = {
 }
 
 
+def _observer(store: Store, env: Mapping[str, str]) -> Observer:
+    """Metrics (their gauges combine across workers as the store is shared or not) and traces
+    (when OTEL_EXPORTER_OTLP_ENDPOINT is set)."""
+    shared = store.health().get("backend") == "redis"
+    return Observer(Metrics(shared_state=shared), tracer_from_env(env))
+
+
 async def open_keys(settings: Settings) -> KeyStore | None:
     """The key store when auth is on: beside the ledger (same database, same migrations)."""
     if not settings.auth:
@@ -183,4 +198,6 @@ async def open_keys(settings: Settings) -> KeyStore | None:
 
 def create_app_from_env() -> FastAPI:
     """Factory for `uvicorn --factory` (multi-worker serve): settings from the environment."""
-    return create_app(Settings())
+    settings = Settings()
+    logs.configure(settings.log_level, settings.log_format)  # a worker starts with none
+    return create_app(settings)

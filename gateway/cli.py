@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import os
+import shutil
 import sys
+import tempfile
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any
@@ -36,10 +37,8 @@ def _settings(**overrides: Any) -> Settings:
     return Settings(**{k: v for k, v in overrides.items() if v is not None})
 
 
-def _configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True
-    )
+def _configure_logging(level: str, fmt: str = "text") -> None:
+    logs.configure(level, fmt)
     logs.install()  # key-shaped strings out of every line (create_app adds our keys by value)
 
 
@@ -71,6 +70,10 @@ def serve(
             "--no-auth", help="accept requests without a key (loopback binds only) [GATEWAY_AUTH]"
         ),
     ] = False,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(help="also serve /metrics here, without a key [env GATEWAY_METRICS_PORT]"),
+    ] = None,
 ) -> None:
     """Run the gateway."""
     import uvicorn
@@ -86,8 +89,9 @@ def serve(
         workers=workers,
         ledger_migrate=migrate,
         auth=False if no_auth else None,
+        metrics_port=metrics_port,
     )
-    _configure_logging(settings.log_level)
+    _configure_logging(settings.log_level, settings.log_format)
     try:
         application = create_app(settings)  # validates the config before binding a port
     except ConfigError as exc:
@@ -111,7 +115,15 @@ def serve(
     # Worker processes build their own app from the environment: hand the settings over there.
     for name, value in settings.model_dump(exclude_none=True).items():
         os.environ[f"GATEWAY_{name.upper()}"] = str(value)
-    uvicorn.run("gateway.app:create_app_from_env", factory=True, workers=settings.workers, **common)
+    # Each worker's metrics in files of a fresh private folder, summed by whichever is scraped.
+    metrics_dir = tempfile.mkdtemp(prefix="gateway-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    try:
+        uvicorn.run(
+            "gateway.app:create_app_from_env", factory=True, workers=settings.workers, **common
+        )
+    finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 @app.command()

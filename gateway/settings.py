@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     # Redis unreachable: keys' and teams' budgets cannot be checked; refuse (true) or allow.
     budget_fail_closed: bool = False
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["auto", "json", "text"] = "auto"  # auto: text on a terminal, else JSON
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)  # /metrics without a key
     max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     # aiohttp is the measured-faster transport (bench/README.md); "httpx" is httpx's own.
     http_transport: Literal["aiohttp", "httpx"] = "aiohttp"

@@ -10,6 +10,7 @@ from gateway.reload import Reloader
 from gateway.routing.router import Router
 from gateway.settings import Settings
 from gateway.state.store import Store
+from gateway.telemetry.gauges import LiveState
 
 
 class KeyLookup(Protocol):
@@ -29,3 +30,4 @@ class AppState:
     store: Store
     reloader: Reloader
     keys: KeyLookup | None = None  # the key directory (None: no key store opened)
+    live: LiveState | None = None  # what /metrics' gauges read

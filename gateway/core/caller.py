@@ -25,6 +25,7 @@ class Caller:
     models: frozenset[str] | None = None  # the models this caller may use; None: all
     is_master: bool = False
     allowances: tuple[Allowance, ...] = ()  # its key's and its team's limits and budgets
+    key_prefix: str | None = None  # the key's first characters (as listed), for the access log
 
     def may_use(self, model: str) -> bool:
         return self.models is None or model in self.models

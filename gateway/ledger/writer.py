@@ -75,6 +75,11 @@ class LedgerWriter:
         if self._queue.qsize() >= self._batch_size:
             self._wake.set()
 
+    def backlog(self) -> tuple[int, int, bool]:
+        """(rows queued, rows this process spooled and no one replayed yet, database up)."""
+        spooled = max(self.stats.spooled - self.stats.replayed, 0)
+        return self._queue.qsize(), spooled, not self._down
+
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="ledger-writer")
 

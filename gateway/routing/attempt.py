@@ -24,6 +24,7 @@ from gateway.routing.run import Run
 from gateway.routing.translate import TRANSLATIONS
 from gateway.state.quota import Grant, header_headroom
 from gateway.state.store import Store
+from gateway.telemetry.families import Metrics
 from gateway.upstream.base import Call, Reply, StreamReply
 
 HEDGE_LOST = "hedge lost"  # the cancel message of the attempt that lost a hedge race
@@ -60,7 +61,9 @@ class Attempts:
         *,
         clock: Callable[[], float],
         background: Callable[[Coroutine[Any, Any, None]], None],
+        metrics: Metrics | None = None,
     ) -> None:
+        self.metrics = metrics or Metrics()
         self._store = store
         self._credentials = credentials
         self._clock = clock
@@ -87,6 +90,13 @@ class Attempts:
         started = time.perf_counter()
         upstream = run.upstreams[dep.provider]
         limit = _tighter(route.first_token_timeout_s, route.total_timeout_s)
+        span = run.trace.attempt(
+            deployment=dep.id,
+            provider=dep.provider,
+            upstream_model=dep.upstream_model,
+            number=number,
+            operation=op,
+        )
         reply: Reply | None = None
         stream: StreamReply | None = None
         try:
@@ -105,6 +115,7 @@ class Attempts:
                 if stream is not None:
                     stream = translation.stream(stream, req)
         except UpstreamError as exc:
+            span.failed(kind_of(exc), exc.message)
             await self.settle(dep, grant, started, kind_of(exc), usage=None)
             if isinstance(exc, UpstreamStatusError) and says_bad_key(exc):
                 # Out of routing at once, then a free probe confirms or lifts it (a vendor's
@@ -117,9 +128,12 @@ class Attempts:
             # raced forever); a client that left, or a bug of ours, says nothing of the vendor.
             # Either way the slot is freed before the exception goes on.
             lost = isinstance(exc, asyncio.CancelledError) and exc.args[:1] == (HEDGE_LOST,)
+            span.failed("hedge_lost" if lost else "cancelled", type(exc).__name__)
             await self.settle(dep, grant, started, "slow" if lost else "rejected", usage=None)
             raise
         answer = Answer(dep, grant, number, started, time.perf_counter() - started, reply, stream)
+        usage = reply.usage if reply is not None else None
+        span.answered((usage.prompt_tokens, usage.completion_tokens) if usage else None)
         if reply is not None:
             # Settled after the reply is on its way: the client does not wait for our bookkeeping.
             settled = self.settle(
@@ -140,6 +154,7 @@ class Attempts:
         headers: Mapping[str, str] | None = None,
     ) -> None:
         """Record the outcome in live state and release the reservation with the real tokens."""
+        self.metrics.attempt(dep.id, kind)
         outcome = Outcome(
             dep.id,
             kind,

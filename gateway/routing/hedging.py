@@ -63,6 +63,7 @@ async def hedged(
         runner_up = queue[0]
         second_grant = await store.reserve(runner_up, run.tokens)
         if isinstance(second_grant, Denied):
+            attempts.metrics.hedge(run.route.name, "denied")  # the runner-up had no room
             return Race.of(await lead)
         queue.popleft()
         log.info("hedging %s with %s after %.0f ms", dep.id, runner_up.id, after_s * 1000)
@@ -77,11 +78,15 @@ async def hedged(
                 tried = task.result()  # attempts return values; only a bug of ours raises here
                 if isinstance(tried, Answer):
                     await _stop(attempts, {lead, second} - {task})
+                    outcome = "runner_up_won" if task is second else "leader_won"
+                    attempts.metrics.hedge(run.route.name, outcome)
                     return Race(tuple(failures), tried, hedged_with=other[task])
                 failures.append(tried)
                 if not tried.error.is_retryable:  # the request's own fault: no point racing on
                     await _stop(attempts, {lead, second} - {task})
+                    attempts.metrics.hedge(run.route.name, "failed")
                     return Race(tuple(failures))
+        attempts.metrics.hedge(run.route.name, "failed")
         return Race(tuple(failures))
     except BaseException:
         # A bug of ours in one attempt, or the request cancelled (client gone): no attempt may

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
 
 from gateway.errors import NoDeploymentAvailable
 from gateway.routing.attempt import Answer, Attempts
-from gateway.routing.failures import exhausted
+from gateway.routing.failures import exhausted, kind_of
 from gateway.routing.hedging import Race, hedge_after_s, hedged
 from gateway.routing.request import Served
 from gateway.routing.run import Run, backoff_s
@@ -40,6 +41,7 @@ async def walk(
     queue = deque([s.deployment for s in ranking.ranked] + full)
     if len(queue) == 1:
         queue *= route.max_attempts  # the only candidate: the same one again, after a pause
+    tried = 0  # failures already seen when the last attempt started
     while queue and len(run.failures) < route.max_attempts:
         if run.failures and route.deadline_s and run.elapsed() > route.deadline_s:
             log.info("route %s: deadline passed after %d attempts", route.name, len(run.failures))
@@ -51,6 +53,9 @@ async def walk(
         if isinstance(grant, Denied):
             run.denials.append(grant)
             continue
+        if len(run.failures) > tried:  # this attempt follows a failure: a failover
+            attempts.metrics.failover(route.name, kind_of(run.failures[-1][1]))
+            tried = len(run.failures)
         hedge_s = hedge_after_s(route, ranking) if not run.failures and queue else None
         if hedge_s is not None:
             race = await hedged(attempts, store, run, (dep, grant), queue, hedge_s)
@@ -78,14 +83,18 @@ def served(
     *,
     hedged_with: str | None = None,
     carried: tuple[str, Decimal | None] | None = None,
+    overhead_s: float | None = None,
 ) -> Served:
+    upstream_s = answer.upstream_s + run.upstream_s
+    if overhead_s is None:  # the gateway's own time so far: all but the upstreams' waits
+        overhead_s = max(time.perf_counter() - run.req.received - upstream_s, 0.0)
     return Served(
         request=run.req,
         route=run.route,
         deployment=answer.deployment,
         grant=answer.grant,
         attempts=answer.number,
-        upstream_s=answer.upstream_s + run.upstream_s,
+        upstream_s=upstream_s,
         ranking=run.ranking,
         started=answer.started,
         reply=answer.reply,
@@ -93,4 +102,6 @@ def served(
         hedged_with=hedged_with,
         carried=carried,
         tenant=run.tenant,
+        overhead_s=overhead_s,
+        trace=run.trace,
     )

@@ -42,7 +42,7 @@ class Relay:
         store: Store,
         outputs: OutputEstimate,
         *,
-        submit: Callable[[SpendRecord], None],
+        submit: Callable[[SpendRecord, Served], None],
         reserve_tokens: Callable[[GatewayRequest, Route], Awaitable[int]],
         upstreams: Callable[[], Mapping[str, Upstream]],
         settle_tenant: Callable[[TenantGrant | None, Usage, Decimal | None], None],
@@ -117,7 +117,7 @@ class Relay:
             error = "partial"  # the stream broke after its first byte
         if not resumed:  # (else the continuation's row bills, and settles, both halves)
             record = success_record(served, usage, ttft_ms=stream.ttft_ms, error_type=error)
-            self._submit(record)
+            self._submit(record, served)
             self._settle_tenant(served.tenant, usage, record.cost_usd)
 
     async def _continuation(self, served: Served, broken: StreamReply) -> Served | None:
@@ -133,7 +133,13 @@ class Relay:
         follow = replace(req, body=body, prompt=prompt_of(req.operation, body), continuation=True)
         tokens = await self._reserve_tokens(follow, served.route)
         second_run = Run(
-            follow, served.route, served.ranking, self._upstreams(), tokens, tenant=served.tenant
+            follow,
+            served.route,
+            served.ranking,
+            self._upstreams(),
+            tokens,
+            tenant=served.tenant,
+            trace=served.trace,
         )
         for scored in served.ranking.ranked:
             dep = scored.deployment
@@ -147,8 +153,9 @@ class Relay:
                 continue
             first_usage = Usage(req.demand.prompt_tokens, broken.completion_events)
             log.info("stream from %s broke: resumed on %s", served.deployment.id, dep.id)
+            self._attempts.metrics.failover(served.route.name, "stream_broken")
             carried = (served.deployment.id, cost_usd(served.deployment, first_usage))
-            return served_from(second_run, tried, carried=carried)
+            return served_from(second_run, tried, carried=carried, overhead_s=served.overhead_s)
         return None
 
 

@@ -16,6 +16,7 @@ from gateway.routing.policy import NO_HINTS, Hints
 from gateway.routing.scoring import Demand, Ranking
 from gateway.state.quota import Grant
 from gateway.state.tenant_limits import TenantGrant
+from gateway.telemetry.tracing import NO_TRACE, RequestTrace
 from gateway.upstream.base import Reply, StreamReply
 
 
@@ -70,3 +71,5 @@ class Served:
     hedged_with: str | None = None  # the runner-up raced against it, if the request was hedged
     carried: tuple[str, Decimal | None] | None = None  # a continuation: (first deployment, cost)
     tenant: TenantGrant | None = None  # the caller's key and team reservation
+    overhead_s: float | None = None  # the gateway's own time until the answer was in
+    trace: RequestTrace = NO_TRACE

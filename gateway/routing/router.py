@@ -36,6 +36,8 @@ from gateway.routing.scoring import Draws, Excluded, Ranking, rank
 from gateway.routing.tokens import TokenCounter
 from gateway.state.store import Store
 from gateway.state.tenant_limits import TenantDenied, TenantGrant
+from gateway.telemetry.observer import Observer
+from gateway.telemetry.tracing import RequestTrace
 from gateway.upstream.base import Call, Upstream
 
 log = logging.getLogger("gateway.router")
@@ -54,8 +56,10 @@ class Router:
         explore_rate: float = 0.02,
         tokens: TokenCounter | None = None,
         timing: Timing | None = None,
+        observer: Observer | None = None,  # metrics, access log, traces
     ) -> None:
         self.config = config
+        self.observer = observer = observer or Observer()
         self._upstreams = upstreams
         self._store = store
         self._ledger = ledger
@@ -68,13 +72,19 @@ class Router:
         self._clock = clock = timing.clock
         self._sleep = timing.sleep
         self.credentials = RejectedCredentials()  # providers that refused our key
-        self._attempts = Attempts(store, self.credentials, clock=clock, background=self._background)
+        self._attempts = Attempts(
+            store,
+            self.credentials,
+            clock=clock,
+            background=self._background,
+            metrics=observer.metrics,
+        )
         self._tenants = store.tenant_limits()
         self._relay = Relay(
             self._attempts,
             store,
             self._outputs,
-            submit=self._submit,
+            submit=self._submit_served,
             reserve_tokens=self.reserve_tokens,
             upstreams=lambda: self._upstreams,
             settle_tenant=self.settle_tenant,
@@ -127,26 +137,35 @@ class Router:
     async def handle(self, req: GatewayRequest) -> Served:
         route: Route | None = None
         tenant: TenantGrant | None = None
+        trace = self.observer.tracer.begin(
+            request_id=req.request_id, operation=req.operation, model=req.model, stream=req.stream
+        )
         try:
             route = self.resolve(req)
             ranking = self.rank(req, route)
+            trace.decision(  # (generators: nothing is built when nothing traces)
+                route.name,
+                route.strategy,
+                ((s.deployment.id, s.total) for s in ranking.ranked),
+                ((e.deployment.id, e.reason) for e in ranking.excluded),
+            )
             tokens = await self.reserve_tokens(req, route)
             tenant = await self._reserve_tenant(req, route, ranking)
-            run = Run(req, route, ranking, self._upstreams, tokens, tenant=tenant)
+            run = Run(req, route, ranking, self._upstreams, tokens, tenant=tenant, trace=trace)
             served = await walk(self._attempts, self._store, run, sleep=self._sleep)
         except GatewayError as exc:
             self.settle_tenant(tenant, Usage(), None)  # nothing was used
-            self._submit(failure_record(req, route, exc))
+            self._submit(failure_record(req, route, exc), req, trace)
             raise
         except asyncio.CancelledError:  # the client left before an answer: its row says so
             self.settle_tenant(tenant, Usage(), None)
-            self._submit(cancelled_record(req, route))
+            self._submit(cancelled_record(req, route), req, trace)
             raise
         if served.reply is not None:
             usage = served.reply.usage or estimated_usage(req, len(served.reply.body))
             self._outputs.observe(route.name, usage.completion_tokens)
             record = success_record(served, usage)
-            self._submit(record)
+            self._submit_served(record, served)
             self.settle_tenant(tenant, usage, record.cost_usd)
         return served
 
@@ -227,6 +246,23 @@ class Router:
         self._pending.add(task)  # a reference, or the task could be collected mid-flight
         task.add_done_callback(self._pending.discard)
 
-    def _submit(self, record: SpendRecord) -> None:
+    def _submit(
+        self,
+        record: SpendRecord,
+        req: GatewayRequest,
+        trace: RequestTrace,
+        overhead_s: float | None = None,
+    ) -> None:
+        """The request's row into the ledger, and into the metrics, access log and trace."""
         if self._ledger is not None:
             self._ledger.submit(record)
+        self.observer.finished(
+            record,
+            operation=req.operation,
+            key_prefix=req.caller.key_prefix,
+            overhead_s=overhead_s,
+            trace=trace,
+        )
+
+    def _submit_served(self, record: SpendRecord, served: Served) -> None:
+        self._submit(record, served.request, served.trace, served.overhead_s)

@@ -14,6 +14,7 @@ from gateway.routing.request import GatewayRequest
 from gateway.routing.scoring import Ranking
 from gateway.state.quota import Denied
 from gateway.state.tenant_limits import TenantGrant
+from gateway.telemetry.tracing import NO_TRACE, RequestTrace
 from gateway.upstream.base import Upstream
 
 
@@ -39,6 +40,7 @@ class Run:
     denials: list[Denied] = field(default_factory=list)  # full by our counters: not attempts
     upstream_s: float = 0.0  # time spent on failed attempts
     tenant: TenantGrant | None = None  # the caller's key and team reservation, settled at the end
+    trace: RequestTrace = NO_TRACE
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.req.received

@@ -65,6 +65,10 @@ class TenantLimits(Protocol):
 
     async def settle(self, grant: TenantGrant, tokens: int, usd: Decimal) -> None: ...
 
+    async def spent(self, allowance: Allowance) -> tuple[Decimal, Decimal]:
+        """USD counted against a budget this UTC day and month (for /metrics)."""
+        ...
+
 
 def _periods(now: float) -> tuple[int, str, str, float]:
     """(minute bucket, day, month, seconds into the minute)."""
@@ -119,6 +123,17 @@ class MemoryTenantLimits:
 
     async def settle(self, grant: TenantGrant, tokens: int, usd: Decimal) -> None:
         self._add(grant, 0, tokens - grant.tokens, _micro(usd) - grant.micro_usd)
+
+    async def spent(self, allowance: Allowance) -> tuple[Decimal, Decimal]:
+        now = self._clock()
+        _, day, month, _ = _periods(now)
+        await self._seed(allowance, day, month, now)
+        scope = allowance.scope
+        used = (
+            self._count.get((scope, "usd_day", day), 0),
+            self._count.get((scope, "usd_month", month), 0),
+        )
+        return used[0] / MICRO, used[1] / MICRO
 
     async def _seed(self, a: Allowance, day: str, month: str, now: float) -> None:
         if a.usd_day is None and a.usd_month is None:
@@ -261,6 +276,17 @@ class RedisTenantLimits:
         await pipe.execute()
         if spent_day or spent_month:
             log.info("budget of %s rebuilt from the ledger", allowance.scope)
+
+    async def spent(self, allowance: Allowance) -> tuple[Decimal, Decimal]:
+        now = self._clock()
+        minute, day, month, _ = _periods(now)
+        keys = self._keys((allowance,), minute, day, month)
+        values = await self._client.mget(keys[4:6])
+        if None in values:  # not counted yet (or Redis was flushed): rebuilt from the ledger
+            await self._seed(allowance, keys, 0, now)
+            values = await self._client.mget(keys[4:6])
+        day_micro, month_micro = (int(v or 0) for v in values)
+        return Decimal(day_micro) / MICRO, Decimal(month_micro) / MICRO
 
     async def settle(self, grant: TenantGrant, tokens: int, usd: Decimal) -> None:
         if not grant.allowances:

@@ -64,7 +64,18 @@ class KeyDirectory:
         if team is not None:
             levels.append(_allowance(f"team:{team.name}", record.team, team))
         allowances = tuple(a for a in levels if a is not None)
-        return Caller(team=record.team, key_id=record.id, models=models, allowances=allowances)
+        return Caller(
+            team=record.team,
+            key_id=record.id,
+            models=models,
+            allowances=allowances,
+            key_prefix=record.prefix,
+        )
+
+    def budgets(self) -> list[Allowance]:
+        """The teams that have a daily or monthly budget (for /metrics)."""
+        out = (_allowance(f"team:{t.name}", t.name, t) for t in self._teams.values())
+        return [a for a in out if a and (a.usd_day is not None or a.usd_month is not None)]
 
     async def refresh(self) -> None:
         """Reload when the store's version moved (any replica's change)."""
