@@ -11,8 +11,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /app
 
 # Dependencies first, from pyproject.toml alone: this layer is rebuilt only when they change.
+# EXTRAS: optional extras of pyproject.toml to include (otel: traces over OTLP when
+# OTEL_EXPORTER_OTLP_ENDPOINT is set); `--build-arg EXTRAS=` for none.
+ARG EXTRAS="otel"
 COPY pyproject.toml ./
-RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
+RUN python -c "import os, tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; \
+print('\n'.join(p['dependencies'] + [d for e in os.environ['EXTRAS'].split() for d in p['optional-dependencies'][e]]))" \
         > /tmp/requirements.txt \
     && pip install -r /tmp/requirements.txt \
     && rm /tmp/requirements.txt

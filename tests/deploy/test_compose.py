@@ -5,15 +5,19 @@ docker-compose, statically: no daemon), healthchecked, ordered by health, secret
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
+import sys
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from packaging.requirements import Requirement
 from typer.testing import CliRunner
 
 from gateway.api.health import router as health_router
@@ -269,3 +273,25 @@ def test_dockerfile_copies_only_what_exists_and_ignores_secrets() -> None:
                 assert (ROOT / source).exists(), source
     ignored = (ROOT / ".dockerignore").read_text().splitlines()
     assert {".env", ".git", ".venv"} <= set(ignored)
+
+
+def test_dockerfile_installs_the_dependencies_of_pyproject(tmp_path: Path) -> None:
+    """The RUN step that lists the requirements, run here as the build runs it."""
+    steps = dockerfile()
+    [extras] = [args.split("=", 1)[1].strip('"') for op, args in steps if op == "ARG"]
+    [run] = [args for op, args in steps if op == "RUN" and "requirements.txt" in args]
+    [snippet] = re.findall(r'python -c "(.*?)"\s*>', run)
+    shutil.copy(ROOT / "pyproject.toml", tmp_path)
+    listed = subprocess.run(
+        [sys.executable, "-c", snippet],  # as sh hands it over: \n stays a Python escape
+        cwd=tmp_path,
+        env={**os.environ, "EXTRAS": extras},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    names = {Requirement(line).name for line in listed}
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    want = [*project["dependencies"], *project["optional-dependencies"]["otel"]]
+    assert names == {Requirement(line).name for line in want}
+    assert {"prometheus-client", "opentelemetry-sdk", "fastapi"} <= names
