@@ -186,7 +186,9 @@ def test_prometheus_scrapes_the_gateway_with_the_key_file_it_writes() -> None:
     assert job["metrics_path"] == "/metrics"
     assert job["static_configs"] == [{"targets": ["gateway:8080"]}]
     assert job["authorization"]["type"] == "Bearer"
-    assert f"> {job['authorization']['credentials_file']}" in service["command"][0]
+    key_file = Path(job["authorization"]["credentials_file"])
+    assert f"> {key_file}" in service["command"][0]
+    assert str(key_file.parent) in service["tmpfs"]  # the key in memory, not on a volume
     datasource = yaml.safe_load(
         (DEPLOY / "grafana/provisioning/datasources/datasources.yml").read_text()
     )
