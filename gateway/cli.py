@@ -120,7 +120,13 @@ def serve(
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     try:
         uvicorn.run(
-            "gateway.app:create_app_from_env", factory=True, workers=settings.workers, **common
+            "gateway.app:create_app_from_env",
+            factory=True,
+            workers=settings.workers,
+            # A worker importing the gateway on a busy host misses uvicorn's 5 s ping and is
+            # killed and restarted, forever: give start-up time.
+            timeout_worker_healthcheck=60,
+            **common,
         )
     finally:
         shutil.rmtree(metrics_dir, ignore_errors=True)
