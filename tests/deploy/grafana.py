@@ -51,6 +51,7 @@ class Query:
     ref: str
     uid: str  # data source uid
     text: str  # rawSql or PromQL
+    format: str = "table"  # SQL: table or time_series (then a `time` column is required)
 
 
 def dashboards() -> dict[str, dict[str, Any]]:
@@ -71,7 +72,8 @@ def queries() -> Iterator[Query]:
             for target in panel.get("targets", []):
                 uid = (target.get("datasource") or panel["datasource"])["uid"]
                 text = target.get("rawSql") or target.get("expr") or ""
-                yield Query(stem, panel["title"], target["refId"], uid, text)
+                fmt = target.get("format", "table")
+                yield Query(stem, panel["title"], target["refId"], uid, text, fmt)
         for var in dash.get("templating", {}).get("list", []):
             if var.get("type") == "query":
                 raw = var["query"]

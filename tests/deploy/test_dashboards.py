@@ -25,6 +25,8 @@ from tests.deploy.grafana import (
 )
 
 PROVISIONING = DEPLOY / "grafana" / "provisioning"
+# Grafana's core panel plugins that the dashboards use (no plugin to install).
+PANEL_TYPES = {"timeseries", "stat", "bargauge", "table", "piechart", "state-timeline"}
 
 
 def provisioned_datasources() -> dict[str, str]:
@@ -75,6 +77,7 @@ def test_dashboard_is_well_formed(stem: str) -> None:
     sources = provisioned_datasources()
     for panel in panels(dash):
         assert panel["title"], panel
+        assert panel["type"] in PANEL_TYPES, panel["title"]
         _grid_fits(panel)
         _uses_provisioned(panel["datasource"], sources)
         assert panel["targets"], panel["title"]

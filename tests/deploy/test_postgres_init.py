@@ -17,7 +17,8 @@ import pytest
 from gateway.ledger.database import create_engine, parse_database_url
 from gateway.ledger.schema import migrate
 from tests.conftest import POSTGRES_URL
-from tests.deploy.grafana import DEPLOY
+from tests.deploy.grafana import DEPLOY, POSTGRES_UID, queries, render_sql
+from tests.deploy.test_dashboard_sql import SPAN
 
 SCRIPT = DEPLOY / "postgres" / "initdb" / "10-grafana-reader.sh"
 
@@ -71,6 +72,9 @@ async def test_the_grafana_role_reads_the_ledger_and_writes_nothing(
     try:
         for relation in ("spend_log", "spend_daily", "provider_latency_daily", "teams"):
             assert await conn.fetchval(f"SELECT count(*) FROM {relation}") == 0, relation
+        for q in queries():  # every dashboard query works with what the role may read
+            if q.uid == POSTGRES_UID:
+                await conn.fetch(render_sql(q.text, SPAN, {"team": ["search"]}))
         for statement in (
             "INSERT INTO teams (name, created_at, updated_at) VALUES ('x', now(), now())",
             "DELETE FROM spend_log",
