@@ -23,10 +23,12 @@ from pathlib import Path
 
 import httpx
 
-# name -> (USD a day, USD a month): search and ads burn theirs within hours at 4 req/s.
+# name -> (USD a day, USD a month). At 4 req/s on deploy/sim's prices a team spends ~0.3 USD an
+# hour: ads runs out of its day in under 2 hours (429 insufficient_quota from then on), and the
+# monthly burn moves by a few percent an hour, so the spend dashboard has something to show.
 TEAMS: dict[str, tuple[float | None, float | None]] = {
-    "search": (5.0, 100.0),
-    "ads": (2.0, 40.0),
+    "search": (1.0, 20.0),
+    "ads": (0.5, 5.0),
     "research": (None, None),
 }
 ROUTES = ("chat", "chat", "batch", "realtime", "small")
