@@ -110,23 +110,24 @@ class Metrics:
         )
         cost = counter(COST, "Cost of served requests in USD.", ("team", "provider", "model"))
         hedges = counter(HEDGES, "Hedged requests, by who won.", ("route", "outcome"))
-        # Live state gauges: the same numbers in every worker with a shared (Redis) store; each
-        # worker's own with the in-memory store, where in-flight requests add up.
+
+        # Live state gauges. A shared (Redis) store gives every worker the same numbers: the
+        # most recent wins (the scraped worker's, set just now; the others' may be seconds
+        # old). With the in-memory store each worker has its own: the worst one, or the sum.
+        def live(worst: str) -> str:
+            return "livemostrecent" if shared_state else worst
+
         self.headroom = gauge(
-            QUOTA_HEADROOM, "Share of the declared limit left.", ("deployment",), "livemin"
+            QUOTA_HEADROOM, "Share of the declared limit left.", ("deployment",), live("livemin")
         )
         self.circuit = gauge(
-            CIRCUIT_STATE, "0 closed, 1 half-open, 2 open.", ("deployment",), "livemax"
+            CIRCUIT_STATE, "0 closed, 1 half-open, 2 open.", ("deployment",), live("livemax")
         )
-        self.in_flight = gauge(
-            IN_FLIGHT,
-            "Requests in flight.",
-            ("deployment",),
-            "livemax" if shared_state else "livesum",
-        )
+        self.in_flight = gauge(IN_FLIGHT, "Requests in flight.", ("deployment",), live("livesum"))
         self.budget = gauge(
-            BUDGET_REMAINING, "USD left of a team's budget.", ("team", "period"), "livemin"
+            BUDGET_REMAINING, "USD left of a team's budget.", ("team", "period"), live("livemin")
         )
+        # Each worker's own: its ledger queue and spool add up; one worker cut off counts.
         self.ledger_queue = gauge(LEDGER_QUEUE, "Spend rows queued.", (), "livesum")
         self.ledger_spooled = gauge(LEDGER_SPOOLED, "Spend rows on disk.", (), "livesum")
         self.redis_up = gauge(REDIS_UP, "Redis reachable (1) or not.", (), "livemin")

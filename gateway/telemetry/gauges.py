@@ -20,7 +20,7 @@ from gateway.state.store import Store
 from gateway.telemetry.families import Metrics
 
 log = logging.getLogger("gateway")
-REFRESH_S = 5.0  # with several workers: how stale another worker's gauges may be
+REFRESH_S = 2.0  # with several workers: how stale another worker's own gauges may be
 
 
 @runtime_checkable

@@ -1,7 +1,8 @@
 """Secrets hygiene (issue 14): a full run with canary secrets (the master key, an upstream key,
-a gw- key) and then every place the run wrote is searched for them: logs at debug level, HTTP
-answers (admin, errors, models, readiness), spend rows, the key table and the raw database
-file, the spool. Only a hash and a short prefix of a gw- key may be stored."""
+a gw- key) and then every place the run wrote is searched for them: logs at debug level (and as
+JSON lines), HTTP answers (admin, errors, models, readiness, /metrics), spend rows, the key
+table and the raw database file, the spool. Only a hash and a short prefix of a gw- key may be
+stored."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from gateway.logs import JsonFormatter
 from gateway.sim import VendorSpec
 from tests.conftest import FleetFactory
 
@@ -45,13 +47,16 @@ async def test_no_canary_secret_in_anything_a_run_wrote(
             ("/v1/messages", {**MSG, "model": "nope"}, user),  # a 404
         ]:
             answers.append((await http.post(path, json=body, headers=headers)).text)
-        for path in ["/admin/keys", "/admin/providers", "/admin/config", "/readyz", "/v1/models"]:
+        paths = ["/admin/keys", "/admin/providers", "/admin/config", "/readyz", "/v1/models"]
+        for path in [*paths, "/metrics"]:
             answers.append((await http.get(path, headers=ADMIN)).text)
         answers.append((await http.get("/admin/keys", headers=user)).text)
         vendor_saw = f.vendors["c"].last_request
         assert vendor_saw is not None and vendor_saw.headers["x-api-key"] == UPSTREAM  # it works
         assert f"Bearer {key}" not in str(vendor_saw.headers)  # our clients' keys stay with us
-    everything = "\n".join(answers) + caplog.text
+    json_lines = [JsonFormatter().format(r) for r in caplog.records]  # access lines' fields too
+    everything = "\n".join([*answers, *json_lines]) + caplog.text
+    assert "gateway_requests_total{" in everything and '"key_prefix":"gw-' in everything
     written = await asyncio.to_thread(read_all, tmp_path)
     for secret in (MASTER, UPSTREAM, key):
         assert secret not in everything, secret[:12]
