@@ -145,8 +145,8 @@ def create_app(
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
-        # FastAPI's built-in OpenTelemetry checks its providers on every request: off until
-        # the gateway exports its own metrics.
+        # FastAPI's built-in OpenTelemetry checks its providers on every request: off; the
+        # gateway's own metrics and spans are gateway/telemetry's.
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     _mount(app, settings)

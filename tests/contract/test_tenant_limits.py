@@ -118,3 +118,17 @@ async def test_a_monthly_budget_holds_across_days(limits: tuple[TenantLimits, Cl
     clock.now += 86_400  # the next day, the same month
     denied = await lim.reserve(cap, 1, Decimal("0.40"))
     assert isinstance(denied, TenantDenied) and denied.limit == "usd_month"
+
+
+async def test_spent_reads_what_a_budget_has_counted(limits: tuple[TenantLimits, Clock]) -> None:
+    lim, clock = limits
+    cap = team(usd_day=Decimal("5"), usd_month=Decimal("50"))
+    assert await lim.spent(cap) == (Decimal(0), Decimal(0))  # nothing counted yet
+    grant = await lim.reserve([cap], 10, Decimal("0.40"))
+    assert isinstance(grant, TenantGrant)
+    assert await lim.spent(cap) == (Decimal("0.4"), Decimal("0.4"))  # held while it runs
+    await lim.settle(grant, 10, Decimal("0.25"))
+    clock.now += 86_400  # the next day: the day's count starts again, the month's goes on
+    grant = await lim.reserve([cap], 10, Decimal("0.10"))
+    assert isinstance(grant, TenantGrant)
+    assert await lim.spent(cap) == (Decimal("0.1"), Decimal("0.35"))
