@@ -7,9 +7,9 @@ import logging
 from typing import Any
 
 from gateway.ledger.record import SpendRecord
+from gateway.logs import ACCESS_FIELDS
 
 log = logging.getLogger("gateway.access")
-FIELDS = "access"  # the LogRecord attribute gateway.logs.JsonFormatter reads
 
 
 def access_line(record: SpendRecord, *, key_prefix: str | None, overhead_s: float | None) -> None:
@@ -43,7 +43,7 @@ def access_line(record: SpendRecord, *, key_prefix: str | None, overhead_s: floa
         record.deployment or "-",
         record.attempts,
         record.latency_ms,
-        extra={FIELDS: fields},
+        extra={ACCESS_FIELDS: fields},
     )
 
 

@@ -127,6 +127,7 @@ class Metrics:
         self.budget = gauge(
             BUDGET_REMAINING, "USD left of a team's budget.", ("team", "period"), live("livemin")
         )
+        self.live_deployments: set[str] = set()  # the gauges' deployments at the last refresh
         # Each worker's own: its ledger queue and spool add up; one worker cut off counts.
         self.ledger_queue = gauge(LEDGER_QUEUE, "Spend rows queued.", (), "livesum")
         self.ledger_spooled = gauge(LEDGER_SPOOLED, "Spend rows on disk.", (), "livesum")

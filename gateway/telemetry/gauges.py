@@ -44,12 +44,14 @@ class LiveState:
 
 async def refresh(metrics: Metrics, live: LiveState) -> None:
     now = live.clock()
-    for dep_id, est in live.store.snapshot().items():
+    snapshot = live.store.snapshot()
+    for dep_id, est in snapshot.items():
         stats = to_stats(est, now)
         metrics.headroom.labels(dep_id).set(min(max(stats.headroom, 0.0), 1.0))
         state = 2 if is_open(est.breaker, now) else 1 if half_open(est.breaker, now) else 0
         metrics.circuit.labels(dep_id).set(state)
         metrics.in_flight.labels(dep_id).set(est.in_flight)
+    _forget(metrics, set(snapshot))
     metrics.redis_up.set(_redis_up(live.store))
     if isinstance(live.ledger, Backlog):
         queued, spooled, up = live.ledger.backlog()
@@ -58,6 +60,15 @@ async def refresh(metrics: Metrics, live: LiveState) -> None:
         metrics.database_up.set(1 if up else 0)
     if live.budgets is not None:
         await _budgets(metrics, live, live.budgets.budgets())
+
+
+def _forget(metrics: Metrics, current: set[str]) -> None:
+    """A deployment a reload removed leaves the per-deployment gauges (no ghost on dashboards)."""
+    for dep_id in metrics.live_deployments - current:
+        for gauge in (metrics.headroom, metrics.circuit, metrics.in_flight):
+            with contextlib.suppress(KeyError):
+                gauge.remove(dep_id)
+    metrics.live_deployments = current
 
 
 def _redis_up(store: Store) -> float:
