@@ -219,12 +219,15 @@ def demo(
 
 
 @app.command()
-def sim(config: Annotated[Path, typer.Option("--config", help="simulator YAML")]) -> None:
+def sim(
+    config: Annotated[Path, typer.Option("--config", help="simulator YAML")],
+    host: Annotated[str, typer.Option(help="bind address (0.0.0.0 in a container)")] = "127.0.0.1",
+) -> None:
     """Serve simulated OpenAI-compatible vendors (for tests, demos and benchmarks)."""
     from gateway.sim import serve_forever
 
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve_forever(str(config)))
+        asyncio.run(serve_forever(str(config), host=host))
 
 
 app.command()(ledger_commands.migrate)

@@ -3,6 +3,12 @@
 # chromium (the status page's browser test) unless it is there. Idempotent; never stops anything.
 set -euo pipefail
 
+# tests/deploy validates docker-compose.yml with Debian's docker-compose (static: no daemon).
+if ! command -v docker-compose >/dev/null 2>&1; then
+  echo "installing docker-compose (Debian package)"
+  apt-get update -q >/dev/null && apt-get install -y -q docker-compose >/dev/null
+fi
+
 if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
   echo "starting redis-server on 127.0.0.1:6379"
   mkdir -p /var/lib/redis /var/log/redis

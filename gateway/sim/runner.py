@@ -38,10 +38,10 @@ async def run_sim(
         await asyncio.gather(*(vendor.stop() for vendor in vendors.values()))
 
 
-async def serve_forever(config_path: str | os.PathLike[str]) -> None:
+async def serve_forever(config_path: str | os.PathLike[str], *, host: str = "127.0.0.1") -> None:
     """Serve the vendors of a YAML file, one line printed per vendor, until cancelled."""
     config = load_sim_config(config_path)
-    async with run_sim(config) as vendors:
+    async with run_sim(config, host=host) as vendors:
         for name, vendor in vendors.items():
             models = ", ".join(vendor.spec.models)
             engine = vendor.spec.engine
