@@ -20,7 +20,7 @@ from gateway.core.usage import CLAMPED, MAX_TOKENS, Usage, token_count
 from gateway.errors import UpstreamProtocolError
 from gateway.upstream.base import Call, Reply
 from gateway.upstream.http_client import HttpUpstream
-from gateway.upstream.sse import data_of
+from gateway.upstream.sse import event_object
 from gateway.upstream.sse_stream import SseStream
 from gateway.upstream.transport import Response, Transport
 
@@ -73,13 +73,8 @@ class MessagesEvents:
         return event.startswith(b"event: message_stop")
 
     def usage(self, event: bytes, so_far: Usage | None) -> tuple[Usage | None, bool]:
-        if b'"usage"' not in event:
-            return None, False
-        try:
-            obj: Any = orjson.loads(data_of(event) or b"null")
-        except orjson.JSONDecodeError:
-            return None, False
-        if not isinstance(obj, dict):
+        obj = event_object(event) if b'"usage"' in event else None
+        if obj is None:
             return None, False
         if obj.get("type") == "message_start" and isinstance(obj.get("message"), dict):
             return messages_usage(obj["message"].get("usage")), False
@@ -105,11 +100,8 @@ class MessagesEvents:
         return event.startswith(b"event: content_block_delta")
 
     def text(self, event: bytes) -> str:
-        try:
-            obj: Any = orjson.loads(data_of(event) or b"null")
-        except orjson.JSONDecodeError:
-            return ""
-        delta = obj.get("delta") if isinstance(obj, dict) else None
+        obj = event_object(event)
+        delta = obj.get("delta") if obj is not None else None
         text = delta.get("text") if isinstance(delta, dict) else None
         return text if isinstance(text, str) else ""
 

@@ -11,7 +11,7 @@ import orjson
 
 from gateway.core.usage import Usage, token_count
 from gateway.upstream.openai_compat import RATE_HEADERS, OpenAIChunks
-from gateway.upstream.sse import data_of, parse_usage
+from gateway.upstream.sse import event_object, parse_usage
 
 # The OpenAI parameters passed on. A whitelist, because litellm also reads its own keyword
 # arguments (api_base, api_key, aws_*, metadata, ...) and a client must not set those.
@@ -57,13 +57,8 @@ class LitellmChunks(OpenAIChunks):
     """OpenAI's chat stream, its usage read with cache writes (litellm's usage chunk)."""
 
     def usage(self, event: bytes, so_far: Usage | None) -> tuple[Usage | None, bool]:
-        if b'"usage"' not in event:
-            return None, False
-        try:
-            obj: Any = orjson.loads(data_of(event) or b"null")
-        except orjson.JSONDecodeError:
-            return None, False
-        if not isinstance(obj, dict):
+        obj = event_object(event) if b'"usage"' in event else None
+        if obj is None:
             return None, False
         return usage_of(obj.get("usage")), obj.get("choices") == []
 

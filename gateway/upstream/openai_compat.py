@@ -13,7 +13,7 @@ from gateway.core.usage import Usage
 from gateway.errors import UpstreamProtocolError
 from gateway.upstream.base import Call, Reply
 from gateway.upstream.http_client import HttpUpstream, picked
-from gateway.upstream.sse import DONE, data_of, delta_text, error_event, parse_usage, usage_of
+from gateway.upstream.sse import DONE, delta_text, error_event, event_object, parse_usage, usage_of
 from gateway.upstream.sse_stream import SseDialect, SseStream
 from gateway.upstream.transport import Response, Transport
 
@@ -74,11 +74,8 @@ class ResponsesEvents:
     def usage(self, event: bytes, so_far: Usage | None) -> tuple[Usage | None, bool]:
         if not event.startswith(self._ENDS):  # only the end event carries it
             return None, False
-        try:
-            obj: Any = orjson.loads(data_of(event) or b"null")
-        except orjson.JSONDecodeError:
-            return None, False
-        response = obj.get("response") if isinstance(obj, dict) else None
+        obj = event_object(event)
+        response = obj.get("response") if obj is not None else None
         usage = parse_usage(response.get("usage")) if isinstance(response, dict) else None
         return usage, False
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 
@@ -134,6 +135,15 @@ def parse_usage(raw: object) -> Usage | None:
 
 def _get(details: object, key: str) -> object:
     return details.get(key, 0) if isinstance(details, dict) else 0
+
+
+def event_object(event: bytes) -> dict[str, Any] | None:
+    """The JSON object an event's `data:` carries (None: no data, not JSON, not an object)."""
+    try:
+        obj = orjson.loads(data_of(event) or b"null")
+    except orjson.JSONDecodeError:
+        return None
+    return obj if isinstance(obj, dict) else None
 
 
 def data_of(event: bytes) -> bytes | None:
