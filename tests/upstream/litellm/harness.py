@@ -13,10 +13,9 @@ import httpx
 import orjson
 from sqlalchemy import select
 
-from gateway.app import create_app
 from gateway.ledger.database import create_engine, parse_database_url
 from gateway.ledger.models import spend_log
-from tests.factories import gateway_settings
+from tests.vendors.gateway import gateway_client
 
 BACKUP_URL = "http://backup.test/v1/chat/completions"
 # An OpenAI-compatible provider to fail over to: the other kind in every failover test.
@@ -63,18 +62,9 @@ BACKUP_REPLY = {
 async def gateway(
     workdir: Path, providers: str, env: Mapping[str, str], policy: str | None = None
 ) -> AsyncIterator[httpx.AsyncClient]:
-    (workdir / "providers.yaml").write_text("providers:" + providers)
-    (workdir / "policies").mkdir(exist_ok=True)
-    if policy:
-        (workdir / "policies" / "test.yaml").write_text(policy)
-    settings = gateway_settings(workdir, http_transport="httpx")
-    app = create_app(settings, env={"BACKUP_KEY": "sk-backup-test", **env})
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://gw", timeout=30
-        ) as client,
-    ):
+    """The whole gateway over these providers (plus `backup`), its ledger the SQLite file."""
+    keys = {"BACKUP_KEY": "sk-backup-test", **env}
+    async with gateway_client(workdir, "providers:" + providers, keys, policy) as client:
         yield client
 
 
