@@ -32,7 +32,7 @@ from urllib.parse import urlsplit, urlunsplit
 import orjson
 import uvloop
 
-from bench import baseline, fleet, keys, loadgen, redis_stats, report
+from bench import baseline, fleet, full, keys, loadgen, redis_stats, report, scaling
 from bench.procs import Child, cpu_seconds, rss_mb
 from bench.profile import profile_gateway
 from bench.serve import SIM_MODEL, default_http
@@ -44,11 +44,16 @@ class Sizes:
     c1: int  # non-stream requests at concurrency 1 (latency)
     stream: int  # streamed requests at concurrency 1 (time to first byte)
     warmup: int
+    streams: int  # streamed requests at concurrency 32 (CPU per 64-event stream)
 
     @classmethod
     def of(cls, requests: int) -> Sizes:
         return cls(
-            requests, max(requests // 5, 50), max(requests // 10, 30), max(requests // 8, 200)
+            requests,
+            max(requests // 5, 50),
+            max(requests // 10, 30),
+            max(requests // 8, 200),
+            max(requests // 4, 100),
         )
 
 
@@ -63,7 +68,7 @@ async def _warm_up(target: Child, sizes: Sizes) -> None:
     plain = work.request(port, SIM_MODEL, stream=False)
     await loadgen.run_phase(port, plain, concurrency=32, requests=sizes.warmup)
     await loadgen.run_phase(port, plain, concurrency=1, requests=sizes.warmup // 4)
-    if target.name == fleet.REDIS:
+    if fleet.kind(target.name) == fleet.REDIS:
         await redis_stats.check_backend(port)
 
 
@@ -91,6 +96,9 @@ async def _measure(
         phase = probe.counters().minus(redis0)
         redis_work = redis_stats.metrics(phase, idle, sizes.c32)
     st = await loadgen.run_phase(port, streamed, concurrency=1, requests=sizes.stream)
+    cpu0 = cpu_seconds(target.pid)
+    streams = await loadgen.run_phase(port, streamed, concurrency=32, requests=sizes.streams)
+    stream_cpu = cpu_seconds(target.pid) - cpu0
     target.check_alive()
     if probe is not None:
         await redis_stats.check_backend(port)  # a store that fell back to local would not count
@@ -107,6 +115,8 @@ async def _measure(
         "ttfb_p50_ms": p(st.ttfb, 50) * 1000,
         "ttfb_p99_ms": p(st.ttfb, 99) * 1000,
         "stream_p50_ms": p(st.latencies, 50) * 1000,
+        "cpu_ms_per_stream": stream_cpu * 1000 / sizes.streams,
+        "streams_per_s": streams.rps,
     }
 
 
@@ -124,7 +134,8 @@ async def _run(
             per_target[name].append(metrics)
             print(
                 f"round {r + 1}/{rounds} {name:<27} c1 p50 {metrics['c1_p50_ms']:.3f} ms  "
-                f"{metrics['rps']:6.0f} req/s  {metrics['cpu_ms_per_req']:.3f} CPU ms/req",
+                f"{metrics['rps']:6.0f} req/s  {metrics['cpu_ms_per_req']:.3f} CPU ms/req  "
+                f"{metrics['cpu_ms_per_stream']:.3f} CPU ms/stream",
                 flush=True,
             )
             if "redis_evalsha_per_req" in metrics:
@@ -138,6 +149,7 @@ async def _run(
     results = {name: report.median_metrics(rs) for name, rs in per_target.items()}
     for name, child in children.items():
         results[name]["rss_mb"] = rss_mb(child.pid)
+        results[name]["rss_ready_mb"] = child.rss_ready_mb
     return results
 
 
@@ -184,34 +196,65 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 def _names(targets: list[str], base: baseline.Baseline | None) -> list[str]:
-    """The simulators, the targets, and the baseline's gateway right after the current one."""
-    names = [*fleet.directs(targets), *targets]
-    if base is not None:
-        at = names.index("gateway") + 1 if "gateway" in names else len(names)
-        names.insert(at, base.name)
+    """The simulators, the targets, and each gateway target's twin of the baseline right
+    after it (`gateway@<short rev>`, ...)."""
+    names = fleet.directs(targets)
+    for target in targets:
+        names.append(target)
+        if base is not None and target.startswith("gateway"):
+            names.append(f"{target}@{base.rev_short}")
     return names
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=3000, help="requests at c=32 per round")
+    parser.add_argument("--requests", type=int, default=2000, help="requests at c=32 per round")
     parser.add_argument("--rounds", type=int, default=3, help="rounds; figures are medians")
     parser.add_argument("--quick", action="store_true", help="a small run (smoke test)")
     parser.add_argument("--out", type=Path, help="write every figure as JSON here")
     parser.add_argument("--profile", action="store_true", help="also profile the gateway")
     parser.add_argument(
-        "--targets", nargs="+", choices=fleet.TARGETS[1:], default=list(fleet.TARGETS[1:])
+        "--targets", nargs="+", choices=fleet.TARGETS[1:], default=list(fleet.DEFAULT_TARGETS)
+    )
+    parser.add_argument(
+        "--skip",
+        nargs="+",
+        choices=("startup", "workers"),
+        default=[],
+        help="leave out the start-up times or the 1-vs-2-workers run",
     )
     parser.add_argument("--http", choices=("httptools", "h11"), default=default_http())
     parser.add_argument(
-        "--redis-url", default=redis_stats.DEFAULT_URL, help="the Redis of gateway-redis"
+        "--redis-url", default=redis_stats.DEFAULT_URL, help="the Redis of the Redis targets"
+    )
+    parser.add_argument(
+        "--postgres-url", default=full.DEFAULT_POSTGRES, help="the Postgres of the full path"
     )
     parser.add_argument(
         "--baseline",
         metavar="REV",
-        help="also measure the gateway of this git revision (from a temporary worktree)",
+        help="also measure the gateway targets of this git revision (from a temporary worktree)",
     )
     return parser
+
+
+def _services(args: argparse.Namespace, meta: dict[str, object]) -> fleet.Services:
+    """Redis and Postgres, checked up front, if a target or the workers run needs them."""
+    full_path = any(t in fleet.FULL_TARGETS for t in args.targets) or "workers" not in args.skip
+    redis = postgres = None
+    if full_path or fleet.REDIS in args.targets:
+        probe = redis_stats.Probe(args.redis_url)
+        try:
+            probe.check()
+        finally:
+            probe.close()
+        redis = fleet.Redis(args.redis_url, f"gwbench:{os.getpid()}:")  # unique to this run
+        meta["redis"] = {"url": _redacted(redis.url), "prefix": redis.prefix}
+    if full_path:
+        postgres = full.Resources(args.postgres_url)
+        postgres.check()
+        meta["postgres"] = {"url": _redacted(args.postgres_url), "schemas": postgres.run + "_*"}
+    return fleet.Services(redis, postgres)
 
 
 def main() -> None:
@@ -219,7 +262,7 @@ def main() -> None:
     signal.signal(signal.SIGHUP, _interrupt)
     args = _parser().parse_args()
     if args.quick:
-        args.requests, args.rounds = 800, 1
+        args.requests, args.rounds = 600, 1
     sizes = Sizes.of(args.requests)
     if args.http != "httptools":
         print("warning: httptools is not installed: uvicorn falls back to h11", file=sys.stderr)
@@ -227,13 +270,9 @@ def main() -> None:
     if pinned[1] is not None:
         os.sched_setaffinity(0, {pinned[1]})  # the load generator shares the simulator's core
     meta = _meta(args, sizes, args.http)
-    probe: redis_stats.Probe | None = None
-    redis: fleet.Redis | None = None
-    if fleet.REDIS in args.targets:
-        probe = redis_stats.Probe(args.redis_url)
-        probe.check()
-        redis = fleet.Redis(args.redis_url, f"gwbench:{os.getpid()}:")  # unique to this run
-        meta["redis"] = {"url": _redacted(redis.url), "prefix": redis.prefix}
+    services = _services(args, meta)
+    probe = redis_stats.Probe(args.redis_url) if fleet.REDIS in args.targets else None
+    extra: dict[str, float] = {}
     with contextlib.ExitStack() as stack:
         base = None
         if args.baseline:
@@ -242,14 +281,16 @@ def main() -> None:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-overhead-")))
         children: dict[str, Child] = {}
         try:
-            trees = {base.name: base.tree} if base is not None else {}
             names = _names(args.targets, base)
-            fleet.start(children, names, workdir, args.http, pinned, redis, trees)
+            trees = {n: base.tree for n in names if base is not None and "@" in n}
+            fleet.start(children, names, workdir, args.http, pinned, services, trees)
             results = uvloop.run(_run(children, sizes, args.rounds, probe))
+            _check_state(children, services)
+            fleet.stop(children)  # the rest runs alone
+            extra = _outside(args, sizes, workdir, services, base, pinned)
         finally:
             fleet.stop(children)  # before the worktree goes
-            if probe is not None and redis is not None:
-                _clean(probe, redis.prefix)
+            _clean(probe, services)
         profile = ""
         if args.profile:
             profile = uvloop.run(
@@ -262,10 +303,84 @@ def main() -> None:
                     keep=args.out,
                 )
             )
-    _print(meta, args, results, profile, base.name if base is not None else None)
+    twin = f"@{base.rev_short}" if base is not None else None
+    _print(meta, args, results, profile, twin, extra)
     if args.out:
-        payload = {"meta": meta, "results": results, "profile": profile}
+        payload = {"meta": meta, "results": results, "extra": extra, "profile": profile}
         args.out.write_text(orjson.dumps(payload, option=orjson.OPT_INDENT_2).decode())
+
+
+def _outside(
+    args: argparse.Namespace,
+    sizes: Sizes,
+    workdir: Path,
+    services: fleet.Services,
+    base: baseline.Baseline | None,
+    pinned: fleet.Cores,
+) -> dict[str, float]:
+    """Start-up times and the workers' requests/s: `gateway serve` itself, after the rounds."""
+    extra: dict[str, float] = {}
+    sim: dict[str, Child] = {}
+    try:
+        fleet.start(sim, [fleet.DIRECT], workdir, args.http, pinned)
+        provided = ["--providers", str(workdir / "providers.yaml")]
+        provided += ["--policies", str(workdir / "policies")]
+        if "startup" not in args.skip:
+            extra |= _startup(workdir, provided, services, base, args.rounds)
+        if "workers" not in args.skip and services.redis and services.postgres:
+            launch = _full_launch("workers", workdir, provided, services, None)
+            extra |= uvloop.run(
+                scaling.workers(launch[0], (1, 2), launch[1], sizes.c32, args.rounds, workdir)
+            )
+    finally:
+        fleet.stop(sim)
+    return extra
+
+
+def _full_launch(
+    name: str,
+    workdir: Path,
+    provided: list[str],
+    services: fleet.Services,
+    tree: Path | None,
+) -> tuple[scaling.Launch, str]:
+    """`gateway serve` on the full production path (a schema and prefix of its own), and the
+    header line with its key."""
+    assert services.redis is not None and services.postgres is not None
+    prefix = f"{services.redis.prefix}{name}:"
+    ready = full.setup(
+        services.postgres, name, redis_url=services.redis.url, redis_prefix=prefix, tree=tree
+    )
+    return scaling.Launch(name, workdir / name, provided, ready.env, tree), ready.headers
+
+
+def _startup(
+    workdir: Path,
+    provided: list[str],
+    services: fleet.Services,
+    base: baseline.Baseline | None,
+    rounds: int,
+) -> dict[str, float]:
+    """Launch to ready of `gateway serve`, in memory and on the full path, this code and the
+    baseline's (keys: startup_memory_s, startup_full_s, and the same + "@" for the baseline)."""
+    launches: dict[str, scaling.Launch] = {}
+    trees: list[tuple[str, Path | None]] = [("", None)]
+    if base is not None:
+        trees.append(("@", base.tree))
+    for suffix, tree in trees:
+        home = workdir / f"startup-memory{suffix}"
+        memory = scaling.Launch(f"startup-memory{suffix}", home, [*provided, "--no-auth"], {}, tree)
+        launches[f"startup_memory_s{suffix}"] = memory
+        if services.redis is not None and services.postgres is not None:
+            name = f"startup-full{suffix}"
+            launches[f"startup_full_s{suffix}"] = _full_launch(
+                name, workdir, provided, services, tree
+            )[0]
+    times = scaling.startup(list(launches.values()), workdir, rounds)
+    out: dict[str, float] = {}
+    for key, launch in launches.items():
+        out[key], out[key.replace("_s", "_cpu_s", 1)] = times[launch.name]
+    return out
 
 
 def _print(
@@ -273,12 +388,16 @@ def _print(
     args: argparse.Namespace,
     results: dict[str, report.Metrics],
     profile: str,
-    previous: str | None,
+    twin: str | None,
+    extra: dict[str, float],
 ) -> None:
     print(f"\n{meta['date']}; {meta['nproc']} cores; Python {meta['python']}; {args.http}")
     print(f"sizes per round: {meta['sizes']}; rounds: {args.rounds}; code: {meta['commit']}")
     if "baseline" in meta:
         print(f"baseline: {meta['baseline']}")
+    summary = report.summary(results, fleet.direct_of, twin=twin, extra=extra)
+    if summary:
+        print("\n" + summary)
     print("\n" + report.table(results, fleet.direct_of))
     redis_table = redis_stats.table(results)
     if redis_table:
@@ -289,19 +408,41 @@ def _print(
     against_chat = report.against_chat(results, "gateway", messages, fleet.direct_of)
     if against_chat:
         print(against_chat)
-    versus = report.versus(results, "gateway", previous) if previous is not None else ""
-    if versus:
-        print(versus)
+    for name in results:
+        if twin is not None and name + twin in results:
+            print(report.versus(results, name, name + twin, fleet.direct_of))
     for name in (keys.AUTH, keys.AUTH_BUDGET):  # what auth, then limits and budgets, add
-        with_key = report.versus(results, name, "gateway")
+        with_key = report.versus(results, name, "gateway", fleet.direct_of)
         if with_key:
             print(with_key)
     if profile:
         print("\n" + profile)
 
 
-def _clean(probe: redis_stats.Probe, prefix: str) -> None:
-    """After the gateways are stopped: SCAN + DEL every key under this run's prefix."""
+def _check_state(children: dict[str, Child], services: fleet.Services) -> None:
+    """The full-path gateways kept their state in Redis: keys under each one's prefix (their
+    /readyz details are for the admin only, and they run without a master key)."""
+    full_names = [n for n in children if fleet.kind(n) in fleet.FULL_TARGETS]
+    if not full_names or services.redis is None:
+        return
+    probe = redis_stats.Probe(services.redis.url)
+    try:
+        for name in full_names:
+            if not probe.any_key(f"{services.redis.prefix}{name}:"):
+                raise RuntimeError(f"{name} wrote nothing to Redis: not on the Redis store?")
+    finally:
+        probe.close()
+
+
+def _clean(probe: redis_stats.Probe | None, services: fleet.Services) -> None:
+    """After the gateways are stopped: every Redis key under this run's prefix (SCAN + DEL),
+    every Postgres schema of the run."""
+    if services.postgres is not None:
+        services.postgres.close()
+    if services.redis is None:
+        return
+    prefix = services.redis.prefix
+    probe = probe or redis_stats.Probe(services.redis.url)
     try:
         deleted = probe.delete_prefix(prefix)
         print(f"deleted {deleted} Redis keys under {prefix!r}", flush=True)
