@@ -168,7 +168,7 @@ def start(
         if name in (DIRECT, DIRECT_MESSAGES):
             continue
         tree = trees.get(name)
-        args, headers = _argv(name, workdir, upstream, services, tree)
+        args, headers = argv(name, workdir, upstream, services, tree)
         children[name] = spawn(
             name, [*args, "--http", http], cpu=proxy_cpu, logdir=workdir, tree=tree
         )
@@ -178,7 +178,7 @@ def start(
         child.rss_ready_mb = rss_mb(child.pid)
 
 
-def _argv(
+def argv(
     name: str, workdir: Path, upstream: str, services: Services, tree: Path | None
 ) -> tuple[list[str], str]:
     """`bench.serve` arguments of a target, and the header line its clients send (a key)."""

@@ -214,6 +214,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", type=Path, help="write every figure as JSON here")
     parser.add_argument("--profile", action="store_true", help="also profile the gateway")
     parser.add_argument(
+        "--profile-only", action="store_true", help="only profile (gateway, gateway-full)"
+    )
+    parser.add_argument(
         "--targets", nargs="+", choices=fleet.TARGETS[1:], default=list(fleet.DEFAULT_TARGETS)
     )
     parser.add_argument(
@@ -240,7 +243,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def _services(args: argparse.Namespace, meta: dict[str, object]) -> fleet.Services:
     """Redis and Postgres, checked up front, if a target or the workers run needs them."""
-    full_path = any(t in fleet.FULL_TARGETS for t in args.targets) or "workers" not in args.skip
+    full_path = any(t in fleet.FULL_TARGETS for t in args.targets) or (
+        "workers" not in args.skip and not args.profile_only
+    )
     redis = postgres = None
     if full_path or fleet.REDIS in args.targets:
         probe = redis_stats.Probe(args.redis_url)
@@ -281,6 +286,9 @@ def main() -> None:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-overhead-")))
         children: dict[str, Child] = {}
         try:
+            if args.profile_only:
+                print(_profiles(args, sizes, workdir, services, pinned))
+                return
             names = _names(args.targets, base)
             trees = {n: base.tree for n in names if base is not None and "@" in n}
             fleet.start(children, names, workdir, args.http, pinned, services, trees)
@@ -288,21 +296,10 @@ def main() -> None:
             _check_state(children, services)
             fleet.stop(children)  # the rest runs alone
             extra = _outside(args, sizes, workdir, services, base, pinned)
+            profile = _profiles(args, sizes, workdir, services, pinned) if args.profile else ""
         finally:
             fleet.stop(children)  # before the worktree goes
             _clean(probe, services)
-        profile = ""
-        if args.profile:
-            profile = uvloop.run(
-                profile_gateway(
-                    workdir,
-                    args.http,
-                    pinned,
-                    warmup=sizes.warmup,
-                    requests=sizes.c32,
-                    keep=args.out,
-                )
-            )
     twin = f"@{base.rev_short}" if base is not None else None
     _print(meta, args, results, profile, twin, extra)
     if args.out:
@@ -335,6 +332,36 @@ def _outside(
     finally:
         fleet.stop(sim)
     return extra
+
+
+def _profiles(
+    args: argparse.Namespace,
+    sizes: Sizes,
+    workdir: Path,
+    services: fleet.Services,
+    pinned: fleet.Cores,
+) -> str:
+    """py-spy (or cProfile) on `gateway`, and on `gateway-full` when it was measured."""
+    targets = ["gateway"] + ([fleet.FULL] if fleet.FULL in args.targets else [])
+    out = []
+    for target in targets:
+        # A Redis prefix and a Postgres schema of its own (made here: not in a running loop).
+        serve = fleet.argv(f"{target}@profiled", workdir, "", services, None)
+        out.append(
+            uvloop.run(
+                profile_gateway(
+                    workdir,
+                    args.http,
+                    pinned,
+                    warmup=sizes.warmup,
+                    requests=sizes.c32 * 2,
+                    keep=args.out,
+                    target=target,
+                    serve=serve,
+                )
+            )
+        )
+    return "\n\n".join(out)
 
 
 def _full_launch(
