@@ -1,15 +1,18 @@
-"""Overhead benchmark: the gateway against the simulator called directly and two pass-throughs.
+"""Overhead benchmark: the gateway against the simulator called directly and the pass-through.
 
-    .venv/bin/python -m bench.overhead [--requests N] [--rounds R] [--quick] [--out F] [--profile]
-        [--targets ...] [--redis-url URL] [--baseline REV]
+    .venv/bin/python -m bench.overhead [--baseline REV] [--requests N] [--rounds R] [--quick]
+        [--targets ...] [--skip startup workers] [--out F] [--profile | --profile-only]
+        [--redis-url URL] [--postgres-url URL]
 
 Every proxy runs alone in its own process, one uvicorn worker pinned to core 0; the simulator
 and this load generator share core 1. All targets are measured in the same run with the same
 workload, round after round, and each figure is the median over the rounds. See bench/README.md.
 
-With --baseline REV (a git revision), one more target, `gateway@<short rev>`, runs the gateway of
-REV from a temporary `git worktree` (removed at the end) exactly as the `gateway` target is run;
-the ratios then also compare `gateway` with it (bench/baseline.py).
+With --baseline REV (a git revision), every gateway target gets a twin, `<target>@<short rev>`,
+that runs the gateway of REV from a temporary `git worktree` (removed at the end) exactly as the
+target is run (bench/baseline.py); the summary table puts them side by side. After the rounds,
+`gateway serve` itself is timed from launch to ready and run with 1 and 2 workers
+(bench/scaling.py).
 """
 
 from __future__ import annotations
@@ -208,7 +211,7 @@ def _names(targets: list[str], base: baseline.Baseline | None) -> list[str]:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=2000, help="requests at c=32 per round")
+    parser.add_argument("--requests", type=int, default=1200, help="requests at c=32 per round")
     parser.add_argument("--rounds", type=int, default=3, help="rounds; figures are medians")
     parser.add_argument("--quick", action="store_true", help="a small run (smoke test)")
     parser.add_argument("--out", type=Path, help="write every figure as JSON here")
