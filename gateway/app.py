@@ -21,6 +21,7 @@ from gateway.api.completions_request import parse_completions
 from gateway.api.count_tokens import CountTokens
 from gateway.api.embeddings_request import parse_embeddings
 from gateway.api.endpoint import Dialect, Endpoint
+from gateway.api.fast_path import GatewayApp, Rendered
 from gateway.api.messages_errors import render_messages_error
 from gateway.api.messages_request import parse_messages
 from gateway.api.request_context import RequestContext
@@ -132,7 +133,7 @@ def create_app(
             if ledger is None:
                 await spend.close()  # last: drains the rows of every request that finished
 
-    app = FastAPI(
+    app = GatewayApp(
         title="Inference routing gateway",
         lifespan=lifespan,
         docs_url=None,
@@ -145,12 +146,18 @@ def create_app(
     return app
 
 
-def _mount(app: FastAPI, settings: Settings) -> None:
+def _mount(app: GatewayApp, settings: Settings) -> None:
     errors.install(app)
     # The hot path as raw ASGI apps (no Request/Response objects, no dependency solving): a
     # dialect is its parser and error shape.
+    fast = {}
     for path, dialect in ROUTED.items():
-        app.router.routes.append(Route(path, Endpoint(dialect), methods=["POST"]))
+        endpoint = Endpoint(dialect)
+        app.router.routes.append(Route(path, endpoint, methods=["POST"]))
+        # The same, around the framework's layers: our two middlewares, the error rendering.
+        limited = BodyLimit(Rendered(endpoint), max_bytes=settings.max_body_bytes)
+        fast[path] = RequestContext(limited)
+    app.fast_routes = fast
     app.router.routes.append(Route("/v1/messages/count_tokens", CountTokens(), methods=["POST"]))
     for module in (openai_routes, health, admin, admin_keys, explain):
         app.include_router(module.router)
