@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from gateway.settings import Settings
 from gateway.state.memory_store import MemoryStore
 from gateway.state.store import Store
@@ -24,8 +26,16 @@ def build_store(settings: Settings) -> Store:
             settings.redis_url, socket_timeout=TIMEOUT_S, socket_connect_timeout=TIMEOUT_S
         )
     else:
+        from gateway.state.redis_connection import TimelyConnection
+
+        options: dict[str, Any] = {}
+        if settings.redis_url.startswith("redis://"):  # (rediss:// and unix:// keep their own)
+            options["connection_class"] = TimelyConnection
         client = Redis.from_url(
-            settings.redis_url, socket_timeout=TIMEOUT_S, socket_connect_timeout=TIMEOUT_S
+            settings.redis_url,
+            socket_timeout=TIMEOUT_S,
+            socket_connect_timeout=TIMEOUT_S,
+            **options,
         )
     return RedisStore(
         client,
