@@ -223,6 +223,12 @@ def _extras(lines: list[str], extra: Mapping[str, float], twin: str | None) -> N
             f"| requests/s, `--workers 2` vs 1, full path, c=64 | ≥ 1.8x | — | "
             f"{two:.0f} vs {one:.0f} (**{two / one:.2f}x**) |" + dash
         )
+    cpu1, cpu2 = extra.get("workers_1_cpu_ms"), extra.get("workers_2_cpu_ms")
+    if cpu1 and cpu2:
+        lines.append(
+            f"| CPU per request, all workers, `--workers 2` vs 1 | linear: 1.0x | — | "
+            f"{cpu2:.3f} vs {cpu1:.3f} ms (**{cpu2 / cpu1:.2f}x**) |" + dash
+        )
     for what, key in (("in memory", "startup_memory_s"), ("full path", "startup_full_s")):
         if key not in extra:
             continue

@@ -100,10 +100,22 @@ def startup(launches: list[Launch], logdir: Path, rounds: int) -> dict[str, tupl
     return out
 
 
-async def _rps(child: Child, headers: str, requests: int) -> float:
+def _tree_cpu_s(pid: int) -> float:
+    """CPU seconds of a process and its children (uvicorn's workers)."""
+    total = cpu_seconds(pid)
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            with contextlib.suppress(OSError):
+                total += cpu_seconds(int(child))
+    return total
+
+
+async def _rps(child: Child, headers: str, requests: int) -> tuple[float, float]:
+    """Requests/s, and CPU ms per request of the server and its workers."""
     request = loadgen.chat_request(child.port, model=SIM_MODEL, stream=False, headers=headers)
+    cpu0 = _tree_cpu_s(child.pid)
     phase = await loadgen.run_phase(child.port, request, concurrency=CONCURRENCY, requests=requests)
-    return phase.rps
+    return phase.rps, (_tree_cpu_s(child.pid) - cpu0) * 1000 / requests
 
 
 async def workers(
@@ -112,6 +124,7 @@ async def workers(
     """Requests/s (median of `rounds`) and RSS of `gateway serve --workers N` for each N."""
     children: dict[int, Child] = {}
     rps: dict[int, list[float]] = {n: [] for n in counts}
+    cpu: dict[int, list[float]] = {n: [] for n in counts}
     try:
         for n in counts:
             one = Launch(
@@ -124,17 +137,20 @@ async def workers(
             await _rps(child, headers, requests)  # warm-up: every worker up and connected
         for r in range(rounds):
             for n, child in children.items():
-                rps[n].append(await _rps(child, headers, requests))
+                got, ms = await _rps(child, headers, requests)
+                rps[n].append(got)
+                cpu[n].append(ms)
                 child.check_alive()
                 print(
-                    f"round {r + 1}/{rounds} {child.name:<27} {rps[n][-1]:6.0f} req/s at "
-                    f"c={CONCURRENCY}",
+                    f"round {r + 1}/{rounds} {child.name:<27} {got:6.0f} req/s at "
+                    f"c={CONCURRENCY}, {ms:.3f} CPU ms/req (all workers)",
                     flush=True,
                 )
     finally:
         for child in children.values():
             child.stop()
-    return {f"workers_{n}_rps": statistics.median(v) for n, v in rps.items()}
+    out = {f"workers_{n}_rps": statistics.median(v) for n, v in rps.items()}
+    return out | {f"workers_{n}_cpu_ms": statistics.median(v) for n, v in cpu.items()}
 
 
 def _wait(child: Child, timeout_s: float = 60.0) -> None:
