@@ -161,6 +161,8 @@ def _mount(app: GatewayApp, settings: Settings) -> None:
     app.router.routes.append(Route("/v1/messages/count_tokens", CountTokens(), methods=["POST"]))
     for module in (openai_routes, health, admin, admin_keys, explain):
         app.include_router(module.router)
+    # NB: the routed endpoints above are served by `fast` and never see these: a middleware
+    # that must see them (metrics, tracing) goes into the `fast` chain too.
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContext)
 
