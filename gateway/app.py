@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from starlette.routing import Route
+from starlette.types import ASGIApp
 
 from gateway import logs
 from gateway.api import admin, admin_keys, errors, explain, health, openai_routes
@@ -21,7 +22,7 @@ from gateway.api.completions_request import parse_completions
 from gateway.api.count_tokens import CountTokens
 from gateway.api.embeddings_request import parse_embeddings
 from gateway.api.endpoint import Dialect, Endpoint
-from gateway.api.fast_path import GatewayApp, Rendered
+from gateway.api.fast_path import GatewayApp
 from gateway.api.messages_errors import render_messages_error
 from gateway.api.messages_request import parse_messages
 from gateway.api.request_context import RequestContext
@@ -150,19 +151,14 @@ def _mount(app: GatewayApp, settings: Settings) -> None:
     errors.install(app)
     # The hot path as raw ASGI apps (no Request/Response objects, no dependency solving): a
     # dialect is its parser and error shape.
-    fast = {}
+    fast: dict[str, ASGIApp] = {}
     for path, dialect in ROUTED.items():
-        endpoint = Endpoint(dialect)
+        fast[path] = endpoint = Endpoint(dialect)
         app.router.routes.append(Route(path, endpoint, methods=["POST"]))
-        # The same, around the framework's layers: our two middlewares, the error rendering.
-        limited = BodyLimit(Rendered(endpoint), max_bytes=settings.max_body_bytes)
-        fast[path] = RequestContext(limited)
-    app.fast_routes = fast
+    app.fast_endpoints = fast  # the same, served around the framework's layers (fast_path.py)
     app.router.routes.append(Route("/v1/messages/count_tokens", CountTokens(), methods=["POST"]))
     for module in (openai_routes, health, admin, admin_keys, explain):
         app.include_router(module.router)
-    # NB: the routed endpoints above are served by `fast` and never see these: a middleware
-    # that must see them (metrics, tracing) goes into the `fast` chain too.
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContext)
 

@@ -1,7 +1,8 @@
 """The routed endpoints without the framework's layers in between (issue 18's profile: FastAPI's
 __call__, its exit-stack and exception middlewares and Starlette's route matching were ~8 % of
-a request's CPU). A POST to one of their exact paths goes straight to the gateway's own
-middlewares and the endpoint; errors are rendered here as the app's handlers render them.
+a request's CPU). A POST to one of their exact paths goes straight to the app's middlewares
+(ours, and any added later) and the endpoint; errors are rendered here as the app's handlers
+render them.
 Everything else (other paths and methods, the lifespan) goes through FastAPI as before.
 """
 
@@ -20,18 +21,32 @@ log = logging.getLogger("gateway.api")
 
 
 class GatewayApp(FastAPI):
-    """FastAPI, with `fast_routes` (exact path -> ASGI app, POST only) served directly."""
+    """FastAPI, with `fast_endpoints` (exact path -> ASGI app, POST only) served directly:
+    inside the app's own middlewares (`add_middleware`, applied in the same order, so whatever
+    is added later wraps them too) and `Rendered`, without the framework's layers."""
 
-    fast_routes: Mapping[str, ASGIApp]
+    fast_endpoints: Mapping[str, ASGIApp] = {}
+    _fast: dict[str, ASGIApp] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "POST":
-            route = self.fast_routes.get(scope["path"])
+            route = (self._fast or self._build_fast()).get(scope["path"])
             if route is not None:
                 scope["app"] = self  # as FastAPI sets it: handlers find the app's state there
                 await route(scope, receive, send)
                 return
         await super().__call__(scope, receive, send)
+
+    def _build_fast(self) -> dict[str, ASGIApp]:
+        """Built at the first request, when every middleware has been added."""
+        chains: dict[str, ASGIApp] = {}
+        for path, endpoint in self.fast_endpoints.items():
+            app: ASGIApp = Rendered(endpoint)
+            for cls, args, kwargs in reversed(self.user_middleware):
+                app = cls(app, *args, **kwargs)
+            chains[path] = app
+        self._fast = chains
+        return chains
 
 
 class Rendered:
