@@ -211,7 +211,7 @@ def _names(targets: list[str], base: baseline.Baseline | None) -> list[str]:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=1200, help="requests at c=32 per round")
+    parser.add_argument("--requests", type=int, default=2400, help="requests at c=32 per round")
     parser.add_argument("--rounds", type=int, default=3, help="rounds; figures are medians")
     parser.add_argument("--quick", action="store_true", help="a small run (smoke test)")
     parser.add_argument("--out", type=Path, help="write every figure as JSON here")
