@@ -182,7 +182,13 @@ def _meta(args: argparse.Namespace, sizes: Sizes, http: str) -> dict[str, object
         "machine": platform.platform(),
         "http": http,
         "rounds": args.rounds,
-        "sizes": {"c32": sizes.c32, "c1": sizes.c1, "stream": sizes.stream, "warm": sizes.warmup},
+        "sizes": {
+            "c32": sizes.c32,
+            "c1": sizes.c1,
+            "stream": sizes.stream,
+            "streams_c32": sizes.streams,
+            "warm": sizes.warmup,
+        },
     }
 
 
