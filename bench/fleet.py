@@ -8,8 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import keys, loadgen
-from bench.procs import Child, spawn, wait_ready
+from bench import full, keys, loadgen
+from bench.procs import Child, rss_mb, spawn, wait_ready
 from bench.serve import sim_spec
 from gateway.sim import SimVendor
 from gateway.sim.catalog import SimPrice, providers_yaml
@@ -20,6 +20,10 @@ DIRECT_MESSAGES = "direct-messages"  # the Anthropic-format simulator itself, Me
 MESSAGES = "gateway-messages"  # the gateway before an Anthropic-format sim: passed through
 TRANSLATED = "gateway-messages-translated"  # before the OpenAI sim: Messages <-> chat
 LITELLM = "gateway-litellm"  # the OpenAI sim as a kind: litellm provider (openai/m)
+# The full production path (bench/full.py): Redis state, auth + budgets, Postgres ledger.
+FULL = "gateway-full"
+FULL_MESSAGES = "gateway-full-messages"
+FULL_TRANSLATED = "gateway-full-translated"
 TARGETS = (
     DIRECT,
     "passthrough-httpx",
@@ -32,7 +36,22 @@ TARGETS = (
     keys.AUTH,
     keys.AUTH_BUDGET,
     LITELLM,
+    FULL,
+    FULL_MESSAGES,
+    FULL_TRANSLATED,
 )
+# What `python -m bench.overhead` measures unless told otherwise (the issue 18 table).
+DEFAULT_TARGETS = (
+    "passthrough-aiohttp",
+    "gateway",
+    MESSAGES,
+    TRANSLATED,
+    FULL,
+    FULL_MESSAGES,
+    FULL_TRANSLATED,
+)
+FULL_TARGETS = (FULL, FULL_MESSAGES, FULL_TRANSLATED)
+_PASSED_THROUGH = (DIRECT_MESSAGES, MESSAGES, FULL_MESSAGES)  # before the Anthropic-format sim
 REDIS = "gateway-redis"  # the gateway with its state in Redis (Redis(url, prefix) to start)
 Cores = tuple[int | None, int | None]  # (proxy core, client core)
 _MESSAGES_PROVIDERS = "providers-messages.yaml"  # the gateway-messages target's
@@ -41,19 +60,26 @@ LITELLM_KEY_ENV = "BENCH_LITELLM_KEY"  # litellm's openai client wants a key; th
 _PROVIDERS = {DIRECT: "providers.yaml", DIRECT_MESSAGES: _MESSAGES_PROVIDERS}  # sim -> its file
 
 
+def kind(name: str) -> str:
+    """The target a name runs: `gateway-full@69233d4` (another tree's) runs `gateway-full`."""
+    return name.split("@", 1)[0]
+
+
 def workload(name: str) -> loadgen.Workload:
     """What the clients of a target send: Messages bodies for the Messages targets, else chat."""
-    return loadgen.MESSAGES if name in (DIRECT_MESSAGES, MESSAGES, TRANSLATED) else loadgen.CHAT
+    messages = (*_PASSED_THROUGH, TRANSLATED, FULL_TRANSLATED)
+    return loadgen.MESSAGES if kind(name) in messages else loadgen.CHAT
 
 
 def direct_of(name: str) -> str:
     """The simulator behind a target (the "direct" its added latency is measured against)."""
-    return DIRECT_MESSAGES if name in (DIRECT_MESSAGES, MESSAGES) else DIRECT
+    return DIRECT_MESSAGES if kind(name) in _PASSED_THROUGH else DIRECT
 
 
 def directs(targets: list[str]) -> list[str]:
     """The simulators the targets need, each measured as a target of its own."""
-    return [DIRECT] + ([DIRECT_MESSAGES] if MESSAGES in targets else [])
+    passed = any(kind(t) in _PASSED_THROUGH for t in targets)
+    return [DIRECT] + ([DIRECT_MESSAGES] if passed else [])
 
 
 class _RemoteSim(SimVendor):
@@ -103,66 +129,94 @@ def gateway_args(
     return args
 
 
+@dataclass(frozen=True, slots=True)
+class Services:
+    """What some targets need besides the simulators: a Redis (gateway-redis and the full
+    path) and Postgres schemas (the full path)."""
+
+    redis: Redis | None = None
+    postgres: full.Resources | None = None
+
+
 def start(
     children: dict[str, Child],
     names: list[str],
     workdir: Path,
     http: str,
     pinned: Cores,
-    redis: Redis | None = None,
+    services: Services | None = None,
     trees: Mapping[str, Path] | None = None,
 ) -> None:
     """Add the simulator (as "direct") and the named proxies to `children`; the caller stops them.
 
     With "direct-messages" in `names`, a second simulator (of dialect anthropic, the upstream of
-    gateway-messages) under that name. The simulators share the client core with the load
+    the Messages pass-through targets). The simulators share the client core with the load
     generator; each proxy gets the other.
-    `redis` is needed for gateway-redis. gateway-auth and gateway-auth-budget get a key minted
-    in their database first (bench/keys.py); their clients send it (`Child.headers`).
-    `trees` names more targets, each the `gateway` target
-    (same arguments, same providers and policies) run from another checkout: its own
-    `bench.serve` and `gateway` (bench/baseline.py makes one for `--baseline REV`).
+    `services.redis` is needed for gateway-redis and the full path (each process gets a key
+    prefix of its own under the run's), `services.postgres` for the full path.
+    gateway-auth, gateway-auth-budget and the full path get a key minted in their database
+    first; their clients send it (`Child.headers`).
+    `trees` maps more names, `<target>@<rev>`, to another checkout: that name runs `<target>`
+    (same arguments, providers and policies) with that tree's `bench.serve` and `gateway`
+    (bench/baseline.py makes one for `--baseline REV`).
     """
     trees = trees or {}
+    services = services or Services()
     proxy_cpu, client_cpu = pinned
     sim = _start_sim(children, DIRECT, "openai", workdir, client_cpu)
     if DIRECT_MESSAGES in names:
         _start_sim(children, DIRECT_MESSAGES, "anthropic", workdir, client_cpu)
     upstream = f"http://127.0.0.1:{sim.port}/v1"
     (workdir / "policies").mkdir(exist_ok=True)  # empty: the implicit route for model "m"
-    argv = {
-        "passthrough-httpx": ["passthrough-httpx", "--upstream", upstream],
-        "passthrough-aiohttp": ["passthrough-aiohttp", "--upstream", upstream],
-        "gateway": gateway_args(workdir, "aiohttp"),
-        "gateway-httpx": gateway_args(workdir, "httpx"),
-        MESSAGES: gateway_args(workdir, "aiohttp", providers=_MESSAGES_PROVIDERS),
-        TRANSLATED: gateway_args(workdir, "aiohttp"),
-        LITELLM: gateway_args(workdir, "aiohttp", providers=_LITELLM_PROVIDERS),
-    }
-    if LITELLM in names:
-        (workdir / _LITELLM_PROVIDERS).write_text(litellm_providers(upstream))
-        os.environ.setdefault(LITELLM_KEY_ENV, "sk-bench")  # (children inherit it)
-    if redis is not None:
-        argv[REDIS] = gateway_args(workdir, "aiohttp", redis)
-    for name in trees:
-        argv[name] = argv["gateway"]
-    minted = {
-        name: keys.mint(workdir / name, limits=name == keys.AUTH_BUDGET)
-        for name in (keys.AUTH, keys.AUTH_BUDGET)
-        if name in names
-    }  # before their gateways start: each its own SQLite file, in the folder it runs in
-    for name, key in minted.items():
-        argv[name] = [*argv["gateway"], *key.serve_args]
     for name in names:
-        if name == REDIS and redis is None:
-            raise ValueError(f"{REDIS} needs a Redis URL and prefix")
-        if name not in (DIRECT, DIRECT_MESSAGES):
-            args = [*argv[name], "--http", http]
-            tree = trees.get(name)
-            children[name] = spawn(name, args, cpu=proxy_cpu, logdir=workdir, tree=tree)
-            children[name].headers = minted[name].headers if name in minted else ""
+        if name in (DIRECT, DIRECT_MESSAGES):
+            continue
+        tree = trees.get(name)
+        args, headers = argv(name, workdir, upstream, services, tree)
+        children[name] = spawn(
+            name, [*args, "--http", http], cpu=proxy_cpu, logdir=workdir, tree=tree
+        )
+        children[name].headers = headers
     for name, child in children.items():
-        wait_ready(child, http_path="/healthz" if name.startswith("gateway") else None)
+        wait_ready(child, http_path="/healthz" if kind(name).startswith("gateway") else None)
+        child.rss_ready_mb = rss_mb(child.pid)
+
+
+def argv(
+    name: str, workdir: Path, upstream: str, services: Services, tree: Path | None
+) -> tuple[list[str], str]:
+    """`bench.serve` arguments of a target, and the header line its clients send (a key)."""
+    target = kind(name)
+    if target.startswith("passthrough-"):
+        return [target, "--upstream", upstream], ""
+    providers = _MESSAGES_PROVIDERS if target in _PASSED_THROUGH else "providers.yaml"
+    if target == LITELLM:
+        providers = _LITELLM_PROVIDERS
+        (workdir / providers).write_text(litellm_providers(upstream))
+        os.environ.setdefault(LITELLM_KEY_ENV, "sk-bench")  # (children inherit it)
+    transport = "httpx" if target == "gateway-httpx" else "aiohttp"
+    args = gateway_args(workdir, transport, providers=providers)
+    redis = services.redis
+    if target in (REDIS, *FULL_TARGETS):
+        if redis is None:
+            raise ValueError(f"{target} needs a Redis URL and prefix")
+        prefix = f"{redis.prefix}{name}:"  # every process its own state
+        if target == REDIS:
+            return [*args, "--redis-url", redis.url, "--redis-prefix", prefix], ""
+        if services.postgres is None:
+            raise ValueError(f"{target} needs Postgres")
+        ready = full.setup(
+            services.postgres, name, redis_url=redis.url, redis_prefix=prefix, tree=tree
+        )
+        return [*args, *ready.serve_args], ready.headers
+    # The embedded ledger in a file of its own (twins run in a shared tree: not ./gateway.db).
+    home = workdir / name
+    home.mkdir(parents=True, exist_ok=True)
+    url = f"sqlite:///{(home / 'gateway.db').resolve()}"
+    if target in (keys.AUTH, keys.AUTH_BUDGET):  # a key in that file, made first
+        key = full.mint_in(tree, url, limits=target == keys.AUTH_BUDGET)
+        return [*args, "--auth", "--database-url", url], f"authorization: Bearer {key}\r\n"
+    return ([*args, "--database-url", url] if tree is not None else args), ""
 
 
 def _start_sim(

@@ -22,6 +22,8 @@ PATH = "/v1/chat/completions"
 MESSAGES_PATH = "/v1/messages"
 ANTHROPIC_VERSION = "2023-06-01"
 PROMPT = "Say hello in a few words."
+REPLY_TOKENS = 16  # a whole answer's length
+STREAM_TOKENS = 64  # a stream's: one event per token (the simulator's output_tokens is 64)
 
 
 class HttpError(RuntimeError):
@@ -43,7 +45,7 @@ def chat_request(port: int, *, model: str, stream: bool, headers: str = "") -> b
     body: dict[str, object] = {
         "model": model,
         "messages": [{"role": "user", "content": PROMPT}],
-        "max_tokens": 16,
+        "max_tokens": STREAM_TOKENS if stream else REPLY_TOKENS,
     }
     if stream:
         body["stream"] = True
@@ -54,7 +56,7 @@ def messages_request(port: int, *, model: str, stream: bool, headers: str = "") 
     """The raw bytes of one Anthropic Messages request: the chat workload in Messages' shape."""
     body: dict[str, object] = {
         "model": model,
-        "max_tokens": 16,
+        "max_tokens": STREAM_TOKENS if stream else REPLY_TOKENS,
         "messages": [{"role": "user", "content": PROMPT}],
     }
     if stream:

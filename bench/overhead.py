@@ -1,15 +1,18 @@
-"""Overhead benchmark: the gateway against the simulator called directly and two pass-throughs.
+"""Overhead benchmark: the gateway against the simulator called directly and the pass-through.
 
-    .venv/bin/python -m bench.overhead [--requests N] [--rounds R] [--quick] [--out F] [--profile]
-        [--targets ...] [--redis-url URL] [--baseline REV]
+    .venv/bin/python -m bench.overhead [--baseline REV] [--requests N] [--rounds R] [--quick]
+        [--targets ...] [--skip startup workers] [--out F] [--profile | --profile-only]
+        [--redis-url URL] [--postgres-url URL]
 
 Every proxy runs alone in its own process, one uvicorn worker pinned to core 0; the simulator
 and this load generator share core 1. All targets are measured in the same run with the same
 workload, round after round, and each figure is the median over the rounds. See bench/README.md.
 
-With --baseline REV (a git revision), one more target, `gateway@<short rev>`, runs the gateway of
-REV from a temporary `git worktree` (removed at the end) exactly as the `gateway` target is run;
-the ratios then also compare `gateway` with it (bench/baseline.py).
+With --baseline REV (a git revision), every gateway target gets a twin, `<target>@<short rev>`,
+that runs the gateway of REV from a temporary `git worktree` (removed at the end) exactly as the
+target is run (bench/baseline.py); the summary table puts them side by side. After the rounds,
+`gateway serve` itself is timed from launch to ready and run with 1 and 2 workers
+(bench/scaling.py).
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from urllib.parse import urlsplit, urlunsplit
 import orjson
 import uvloop
 
-from bench import baseline, fleet, keys, loadgen, redis_stats, report
+from bench import baseline, fleet, full, keys, loadgen, redis_stats, report, scaling
 from bench.procs import Child, cpu_seconds, rss_mb
 from bench.profile import profile_gateway
 from bench.serve import SIM_MODEL, default_http
@@ -44,11 +47,16 @@ class Sizes:
     c1: int  # non-stream requests at concurrency 1 (latency)
     stream: int  # streamed requests at concurrency 1 (time to first byte)
     warmup: int
+    streams: int  # streamed requests at concurrency 32 (CPU per 64-event stream)
 
     @classmethod
     def of(cls, requests: int) -> Sizes:
         return cls(
-            requests, max(requests // 5, 50), max(requests // 10, 30), max(requests // 8, 200)
+            requests,
+            max(requests // 5, 50),
+            max(requests // 10, 30),
+            max(requests // 8, 200),
+            max(requests // 4, 100),
         )
 
 
@@ -63,7 +71,7 @@ async def _warm_up(target: Child, sizes: Sizes) -> None:
     plain = work.request(port, SIM_MODEL, stream=False)
     await loadgen.run_phase(port, plain, concurrency=32, requests=sizes.warmup)
     await loadgen.run_phase(port, plain, concurrency=1, requests=sizes.warmup // 4)
-    if target.name == fleet.REDIS:
+    if fleet.kind(target.name) == fleet.REDIS:
         await redis_stats.check_backend(port)
 
 
@@ -91,6 +99,9 @@ async def _measure(
         phase = probe.counters().minus(redis0)
         redis_work = redis_stats.metrics(phase, idle, sizes.c32)
     st = await loadgen.run_phase(port, streamed, concurrency=1, requests=sizes.stream)
+    cpu0 = cpu_seconds(target.pid)
+    streams = await loadgen.run_phase(port, streamed, concurrency=32, requests=sizes.streams)
+    stream_cpu = cpu_seconds(target.pid) - cpu0
     target.check_alive()
     if probe is not None:
         await redis_stats.check_backend(port)  # a store that fell back to local would not count
@@ -107,6 +118,8 @@ async def _measure(
         "ttfb_p50_ms": p(st.ttfb, 50) * 1000,
         "ttfb_p99_ms": p(st.ttfb, 99) * 1000,
         "stream_p50_ms": p(st.latencies, 50) * 1000,
+        "cpu_ms_per_stream": stream_cpu * 1000 / sizes.streams,
+        "streams_per_s": streams.rps,
     }
 
 
@@ -124,7 +137,8 @@ async def _run(
             per_target[name].append(metrics)
             print(
                 f"round {r + 1}/{rounds} {name:<27} c1 p50 {metrics['c1_p50_ms']:.3f} ms  "
-                f"{metrics['rps']:6.0f} req/s  {metrics['cpu_ms_per_req']:.3f} CPU ms/req",
+                f"{metrics['rps']:6.0f} req/s  {metrics['cpu_ms_per_req']:.3f} CPU ms/req  "
+                f"{metrics['cpu_ms_per_stream']:.3f} CPU ms/stream",
                 flush=True,
             )
             if "redis_evalsha_per_req" in metrics:
@@ -138,6 +152,7 @@ async def _run(
     results = {name: report.median_metrics(rs) for name, rs in per_target.items()}
     for name, child in children.items():
         results[name]["rss_mb"] = rss_mb(child.pid)
+        results[name]["rss_ready_mb"] = child.rss_ready_mb
     return results
 
 
@@ -167,7 +182,13 @@ def _meta(args: argparse.Namespace, sizes: Sizes, http: str) -> dict[str, object
         "machine": platform.platform(),
         "http": http,
         "rounds": args.rounds,
-        "sizes": {"c32": sizes.c32, "c1": sizes.c1, "stream": sizes.stream, "warm": sizes.warmup},
+        "sizes": {
+            "c32": sizes.c32,
+            "c1": sizes.c1,
+            "stream": sizes.stream,
+            "streams_c32": sizes.streams,
+            "warm": sizes.warmup,
+        },
     }
 
 
@@ -184,34 +205,70 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 def _names(targets: list[str], base: baseline.Baseline | None) -> list[str]:
-    """The simulators, the targets, and the baseline's gateway right after the current one."""
-    names = [*fleet.directs(targets), *targets]
-    if base is not None:
-        at = names.index("gateway") + 1 if "gateway" in names else len(names)
-        names.insert(at, base.name)
+    """The simulators, the targets, and each gateway target's twin of the baseline right
+    after it (`gateway@<short rev>`, ...)."""
+    names = fleet.directs(targets)
+    for target in targets:
+        names.append(target)
+        if base is not None and target.startswith("gateway"):
+            names.append(f"{target}@{base.rev_short}")
     return names
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=3000, help="requests at c=32 per round")
+    parser.add_argument("--requests", type=int, default=2400, help="requests at c=32 per round")
     parser.add_argument("--rounds", type=int, default=3, help="rounds; figures are medians")
     parser.add_argument("--quick", action="store_true", help="a small run (smoke test)")
     parser.add_argument("--out", type=Path, help="write every figure as JSON here")
     parser.add_argument("--profile", action="store_true", help="also profile the gateway")
     parser.add_argument(
-        "--targets", nargs="+", choices=fleet.TARGETS[1:], default=list(fleet.TARGETS[1:])
+        "--profile-only", action="store_true", help="only profile (gateway, gateway-full)"
+    )
+    parser.add_argument(
+        "--targets", nargs="+", choices=fleet.TARGETS[1:], default=list(fleet.DEFAULT_TARGETS)
+    )
+    parser.add_argument(
+        "--skip",
+        nargs="+",
+        choices=("startup", "workers"),
+        default=[],
+        help="leave out the start-up times or the 1-vs-2-workers run",
     )
     parser.add_argument("--http", choices=("httptools", "h11"), default=default_http())
     parser.add_argument(
-        "--redis-url", default=redis_stats.DEFAULT_URL, help="the Redis of gateway-redis"
+        "--redis-url", default=redis_stats.DEFAULT_URL, help="the Redis of the Redis targets"
+    )
+    parser.add_argument(
+        "--postgres-url", default=full.DEFAULT_POSTGRES, help="the Postgres of the full path"
     )
     parser.add_argument(
         "--baseline",
         metavar="REV",
-        help="also measure the gateway of this git revision (from a temporary worktree)",
+        help="also measure the gateway targets of this git revision (from a temporary worktree)",
     )
     return parser
+
+
+def _services(args: argparse.Namespace, meta: dict[str, object]) -> fleet.Services:
+    """Redis and Postgres, checked up front, if a target or the workers run needs them."""
+    full_path = any(t in fleet.FULL_TARGETS for t in args.targets) or (
+        "workers" not in args.skip and not args.profile_only
+    )
+    redis = postgres = None
+    if full_path or fleet.REDIS in args.targets:
+        probe = redis_stats.Probe(args.redis_url)
+        try:
+            probe.check()
+        finally:
+            probe.close()
+        redis = fleet.Redis(args.redis_url, f"gwbench:{os.getpid()}:")  # unique to this run
+        meta["redis"] = {"url": _redacted(redis.url), "prefix": redis.prefix}
+    if full_path:
+        postgres = full.Resources(args.postgres_url)
+        postgres.check()
+        meta["postgres"] = {"url": _redacted(args.postgres_url), "schemas": postgres.run + "_*"}
+    return fleet.Services(redis, postgres)
 
 
 def main() -> None:
@@ -219,7 +276,7 @@ def main() -> None:
     signal.signal(signal.SIGHUP, _interrupt)
     args = _parser().parse_args()
     if args.quick:
-        args.requests, args.rounds = 800, 1
+        args.requests, args.rounds = 600, 1
     sizes = Sizes.of(args.requests)
     if args.http != "httptools":
         print("warning: httptools is not installed: uvicorn falls back to h11", file=sys.stderr)
@@ -227,13 +284,9 @@ def main() -> None:
     if pinned[1] is not None:
         os.sched_setaffinity(0, {pinned[1]})  # the load generator shares the simulator's core
     meta = _meta(args, sizes, args.http)
-    probe: redis_stats.Probe | None = None
-    redis: fleet.Redis | None = None
-    if fleet.REDIS in args.targets:
-        probe = redis_stats.Probe(args.redis_url)
-        probe.check()
-        redis = fleet.Redis(args.redis_url, f"gwbench:{os.getpid()}:")  # unique to this run
-        meta["redis"] = {"url": _redacted(redis.url), "prefix": redis.prefix}
+    services = _services(args, meta)
+    probe = redis_stats.Probe(args.redis_url) if fleet.REDIS in args.targets else None
+    extra: dict[str, float] = {}
     with contextlib.ExitStack() as stack:
         base = None
         if args.baseline:
@@ -242,30 +295,128 @@ def main() -> None:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-overhead-")))
         children: dict[str, Child] = {}
         try:
-            trees = {base.name: base.tree} if base is not None else {}
+            if args.profile_only:
+                print(_profiles(args, sizes, workdir, services, pinned))
+                return
             names = _names(args.targets, base)
-            fleet.start(children, names, workdir, args.http, pinned, redis, trees)
+            trees = {n: base.tree for n in names if base is not None and "@" in n}
+            fleet.start(children, names, workdir, args.http, pinned, services, trees)
             results = uvloop.run(_run(children, sizes, args.rounds, probe))
+            _check_state(children, services)
+            fleet.stop(children)  # the rest runs alone
+            extra = _outside(args, sizes, workdir, services, base, pinned)
+            profile = _profiles(args, sizes, workdir, services, pinned) if args.profile else ""
         finally:
             fleet.stop(children)  # before the worktree goes
-            if probe is not None and redis is not None:
-                _clean(probe, redis.prefix)
-        profile = ""
-        if args.profile:
-            profile = uvloop.run(
+            _clean(probe, services)
+    twin = f"@{base.rev_short}" if base is not None else None
+    _print(meta, args, results, profile, twin, extra)
+    if args.out:
+        payload = {"meta": meta, "results": results, "extra": extra, "profile": profile}
+        args.out.write_text(orjson.dumps(payload, option=orjson.OPT_INDENT_2).decode())
+
+
+def _outside(
+    args: argparse.Namespace,
+    sizes: Sizes,
+    workdir: Path,
+    services: fleet.Services,
+    base: baseline.Baseline | None,
+    pinned: fleet.Cores,
+) -> dict[str, float]:
+    """Start-up times and the workers' requests/s: `gateway serve` itself, after the rounds."""
+    extra: dict[str, float] = {}
+    sim: dict[str, Child] = {}
+    try:
+        fleet.start(sim, [fleet.DIRECT], workdir, args.http, pinned)
+        provided = ["--providers", str(workdir / "providers.yaml")]
+        provided += ["--policies", str(workdir / "policies")]
+        if "startup" not in args.skip:
+            extra |= _startup(workdir, provided, services, base, args.rounds)
+        if "workers" not in args.skip and services.redis and services.postgres:
+            launch = _full_launch("workers", workdir, provided, services, None)
+            extra |= uvloop.run(
+                scaling.workers(launch[0], (1, 2), launch[1], sizes.c32, args.rounds, workdir)
+            )
+    finally:
+        fleet.stop(sim)
+    return extra
+
+
+def _profiles(
+    args: argparse.Namespace,
+    sizes: Sizes,
+    workdir: Path,
+    services: fleet.Services,
+    pinned: fleet.Cores,
+) -> str:
+    """py-spy (or cProfile) on `gateway`, and on `gateway-full` when it was measured."""
+    targets = ["gateway"] + ([fleet.FULL] if fleet.FULL in args.targets else [])
+    out = []
+    for target in targets:
+        # A Redis prefix and a Postgres schema of its own (made here: not in a running loop).
+        serve = fleet.argv(f"{target}@profiled", workdir, "", services, None)
+        out.append(
+            uvloop.run(
                 profile_gateway(
                     workdir,
                     args.http,
                     pinned,
                     warmup=sizes.warmup,
-                    requests=sizes.c32,
+                    requests=sizes.c32 * 2,
                     keep=args.out,
+                    target=target,
+                    serve=serve,
                 )
             )
-    _print(meta, args, results, profile, base.name if base is not None else None)
-    if args.out:
-        payload = {"meta": meta, "results": results, "profile": profile}
-        args.out.write_text(orjson.dumps(payload, option=orjson.OPT_INDENT_2).decode())
+        )
+    return "\n\n".join(out)
+
+
+def _full_launch(
+    name: str,
+    workdir: Path,
+    provided: list[str],
+    services: fleet.Services,
+    tree: Path | None,
+) -> tuple[scaling.Launch, str]:
+    """`gateway serve` on the full production path (a schema and prefix of its own), and the
+    header line with its key."""
+    assert services.redis is not None and services.postgres is not None
+    prefix = f"{services.redis.prefix}{name}:"
+    ready = full.setup(
+        services.postgres, name, redis_url=services.redis.url, redis_prefix=prefix, tree=tree
+    )
+    return scaling.Launch(name, workdir / name, provided, ready.env, tree), ready.headers
+
+
+def _startup(
+    workdir: Path,
+    provided: list[str],
+    services: fleet.Services,
+    base: baseline.Baseline | None,
+    rounds: int,
+) -> dict[str, float]:
+    """Launch to ready of `gateway serve`, in memory and on the full path, this code and the
+    baseline's (keys: startup_memory_s, startup_full_s, and the same + "@" for the baseline)."""
+    launches: dict[str, scaling.Launch] = {}
+    trees: list[tuple[str, Path | None]] = [("", None)]
+    if base is not None:
+        trees.append(("@", base.tree))
+    for suffix, tree in trees:
+        home = workdir / f"startup-memory{suffix}"
+        memory = scaling.Launch(f"startup-memory{suffix}", home, [*provided, "--no-auth"], {}, tree)
+        launches[f"startup_memory_s{suffix}"] = memory
+        if services.redis is not None and services.postgres is not None:
+            name = f"startup-full{suffix}"
+            launches[f"startup_full_s{suffix}"] = _full_launch(
+                name, workdir, provided, services, tree
+            )[0]
+    times = scaling.startup(list(launches.values()), workdir, rounds)
+    out: dict[str, float] = {}
+    for key, launch in launches.items():
+        out[key], out[key.replace("_s", "_cpu_s", 1)] = times[launch.name]
+    return out
 
 
 def _print(
@@ -273,12 +424,16 @@ def _print(
     args: argparse.Namespace,
     results: dict[str, report.Metrics],
     profile: str,
-    previous: str | None,
+    twin: str | None,
+    extra: dict[str, float],
 ) -> None:
     print(f"\n{meta['date']}; {meta['nproc']} cores; Python {meta['python']}; {args.http}")
     print(f"sizes per round: {meta['sizes']}; rounds: {args.rounds}; code: {meta['commit']}")
     if "baseline" in meta:
         print(f"baseline: {meta['baseline']}")
+    summary = report.summary(results, fleet.direct_of, twin=twin, extra=extra)
+    if summary:
+        print("\n" + summary)
     print("\n" + report.table(results, fleet.direct_of))
     redis_table = redis_stats.table(results)
     if redis_table:
@@ -289,19 +444,41 @@ def _print(
     against_chat = report.against_chat(results, "gateway", messages, fleet.direct_of)
     if against_chat:
         print(against_chat)
-    versus = report.versus(results, "gateway", previous) if previous is not None else ""
-    if versus:
-        print(versus)
+    for name in results:
+        if twin is not None and name + twin in results:
+            print(report.versus(results, name, name + twin, fleet.direct_of))
     for name in (keys.AUTH, keys.AUTH_BUDGET):  # what auth, then limits and budgets, add
-        with_key = report.versus(results, name, "gateway")
+        with_key = report.versus(results, name, "gateway", fleet.direct_of)
         if with_key:
             print(with_key)
     if profile:
         print("\n" + profile)
 
 
-def _clean(probe: redis_stats.Probe, prefix: str) -> None:
-    """After the gateways are stopped: SCAN + DEL every key under this run's prefix."""
+def _check_state(children: dict[str, Child], services: fleet.Services) -> None:
+    """The full-path gateways kept their state in Redis: keys under each one's prefix (their
+    /readyz details are for the admin only, and they run without a master key)."""
+    full_names = [n for n in children if fleet.kind(n) in fleet.FULL_TARGETS]
+    if not full_names or services.redis is None:
+        return
+    probe = redis_stats.Probe(services.redis.url)
+    try:
+        for name in full_names:
+            if not probe.any_key(f"{services.redis.prefix}{name}:"):
+                raise RuntimeError(f"{name} wrote nothing to Redis: not on the Redis store?")
+    finally:
+        probe.close()
+
+
+def _clean(probe: redis_stats.Probe | None, services: fleet.Services) -> None:
+    """After the gateways are stopped: every Redis key under this run's prefix (SCAN + DEL),
+    every Postgres schema of the run."""
+    if services.postgres is not None:
+        services.postgres.close()
+    if services.redis is None:
+        return
+    prefix = services.redis.prefix
+    probe = probe or redis_stats.Probe(services.redis.url)
     try:
         deleted = probe.delete_prefix(prefix)
         print(f"deleted {deleted} Redis keys under {prefix!r}", flush=True)

@@ -63,6 +63,7 @@ class Child:
     proc: subprocess.Popen[bytes]
     log: Path
     headers: str = ""  # header lines its clients add to every request (an API key), CRLF each
+    rss_ready_mb: float = 0.0  # resident memory when it first answered
 
     @property
     def pid(self) -> int:

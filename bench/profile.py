@@ -24,6 +24,9 @@ from bench.procs import Child, cpu_seconds, spawn, wait_ready
 from bench.serve import SIM_MODEL
 
 RATE_HZ = 1000
+# An anyio worker thread with no Python frame above `run`: the config watcher (watchfiles)
+# blocked in native code. py-spy counts it as active; /proc says it uses no CPU.
+_BLOCKED = "WorkerThread.run (anyio/"
 _EVENT_LOOP = "event loop (uvloop's C code: epoll, socket I/O, dispatch)"
 
 
@@ -37,6 +40,38 @@ class Profile:
     # time of the stacks that go through a component (py-spy only): itself and all it calls
     through: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
     other_threads_s: float = 0.0  # py-spy only: time in threads other than the event loop's
+    # py-spy only: each sample to the part of the request path its innermost known frame is in
+    parts: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
+
+
+# The per-request breakdown: a sample counts for the innermost frame of one of these packages
+# (stdlib and C frames count for whoever called them).
+PARTS = {
+    "client (aiohttp, the upstream adapters)": (
+        "aiohttp", "yarl", "multidict", "aiohappyeyeballs", "propcache", "gateway.upstream",
+    ),
+    "server / ASGI (uvicorn, httptools, starlette, fastapi, gateway.api)": (
+        "uvicorn", "httptools", "starlette", "fastapi", "gateway.api", "gateway.app",
+    ),
+    "routing (router, scoring, policy, dialects)": (
+        "gateway.routing", "gateway.config", "gateway.core", "gateway.dialects",
+    ),
+    "state (gateway.state, redis-py)": ("gateway.state", "redis", "hiredis"),
+    "ledger (writer, sinks: asyncpg, SQLAlchemy, aiosqlite)": (
+        "gateway.ledger", "asyncpg", "sqlalchemy", "aiosqlite",
+    ),
+    "auth / budget (key directory, tenancy)": ("gateway.tenancy",),
+    "metrics": ("gateway.metrics", "prometheus_client", "gateway.api.metrics"),
+}  # fmt: skip
+_PART_OF = {package: part for part, packages in PARTS.items() for package in packages}
+
+
+def _part(frames: list[str]) -> str:
+    for frame in reversed(frames):
+        part = _PART_OF.get(_component(frame))
+        if part is not None:
+            return part
+    return "event loop, asyncio and the rest"
 
 
 def _short(path: str) -> str:
@@ -77,6 +112,8 @@ def from_pyspy(raw: Path) -> Profile:
             continue
         secs = int(count) / RATE_HZ
         frames = stack.split(";")
+        if frames[-1].startswith(_BLOCKED):
+            continue
         prof.total_s += secs
         prof.self_s[frames[-1]] += secs
         prof.by_component[_component(frames[-1])] += secs
@@ -84,6 +121,7 @@ def from_pyspy(raw: Path) -> Profile:
             prof.incl_s[frame] += secs
         for name in {_component(frame) for frame in _work(frames)}:
             prof.through[name] += secs
+        prof.parts[_part(frames)] += secs
         if "(threading.py:" in frames[0]:  # the root of a thread other than the loop's
             prof.other_threads_s += secs
     return prof
@@ -121,6 +159,13 @@ def summary(prof: Profile, requests: int, cpu_ms: float, rps: float, top: int = 
             else "."
         ),
         "",
+    ]
+    if prof.parts:
+        lines += ["| part of the request path | share | µs/request |", "|---|---|---|"]
+        for name, secs in _top(prof.parts, top):
+            lines.append(f"| {name} | {secs / total:.1%} | {secs * us:.0f} |")
+        lines.append("")
+    lines += [
         "| component (self time) | share | µs/request |",
         "|---|---|---|",
     ]
@@ -163,22 +208,27 @@ async def profile_gateway(
     warmup: int,
     requests: int,
     keep: Path | None = None,
+    target: str = "gateway",
+    serve: tuple[list[str], str] | None = None,
 ) -> str:
-    """Saturate a fresh gateway (aiohttp transport) at c=32 under a profiler; the summary."""
+    """Saturate a fresh gateway (aiohttp transport) at c=32 under a profiler; the summary.
+    `target` names it; `serve`: its `bench.serve` arguments and its clients' header lines
+    (fleet.argv; default: the `gateway` target's)."""
     pyspy = _py_spy()
-    dump = workdir / ("gateway.pyspy.txt" if pyspy else "gateway.prof")
-    args = [*fleet.gateway_args(workdir), "--http", http]
+    dump = workdir / (f"{target}.pyspy.txt" if pyspy else f"{target}.prof")
+    serve_args, headers = serve or (fleet.gateway_args(workdir), "")
+    args = [*serve_args, "--http", http]
     if not pyspy:
         args += ["--profile", str(dump)]
     children: dict[str, Child] = {}
     recorder: subprocess.Popen[bytes] | None = None
     try:
         fleet.start(children, [fleet.DIRECT], workdir, http, pinned)
-        gw = children["profiled"] = spawn("gateway-profiled", args, cpu=pinned[0], logdir=workdir)
+        gw = children["profiled"] = spawn(f"{target}-profiled", args, cpu=pinned[0], logdir=workdir)
         wait_ready(gw, http_path="/healthz")
-        plain = loadgen.chat_request(gw.port, model=SIM_MODEL, stream=False)
+        plain = loadgen.chat_request(gw.port, model=SIM_MODEL, stream=False, headers=headers)
         await loadgen.run_phase(gw.port, plain, concurrency=32, requests=warmup)
-        print(f"profiling the gateway with {'py-spy' if pyspy else 'cProfile'} ...", flush=True)
+        print(f"profiling {target} with {'py-spy' if pyspy else 'cProfile'} ...", flush=True)
         if pyspy:
             recorder = _record(pyspy, gw.pid, dump, pinned[1])
             await asyncio.sleep(1.0)  # attached; the gateway is idle meanwhile (not sampled)
@@ -205,6 +255,6 @@ async def profile_gateway(
             recorder.wait()
         fleet.stop(children)
     if keep is not None:
-        shutil.copyfile(dump, keep.with_name(keep.name + dump.name.removeprefix("gateway")))
+        shutil.copyfile(dump, keep.with_name(f"{keep.name}.{dump.name}"))
     prof = from_pyspy(dump) if pyspy else from_cprofile(dump)
-    return summary(prof, requests, cpu_ms, phase.rps)
+    return f"**{target}**\n\n" + summary(prof, requests, cpu_ms, phase.rps)

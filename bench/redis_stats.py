@@ -98,6 +98,10 @@ class Probe:
             deleted += int(self.client.delete(*batch))
         return deleted
 
+    def any_key(self, prefix: str) -> bool:
+        """Whether some key lies under `prefix` (a gateway whose state is there wrote it)."""
+        return any(True for _ in self.client.scan_iter(match=_glob_escape(prefix) + "*"))
+
     def close(self) -> None:
         self.client.close()
 

@@ -52,7 +52,7 @@ def sim_spec(port: int = 0, dialect: Dialect = "openai") -> VendorSpec:
         models=[SIM_MODEL],
         ttft_ms=0,
         tokens_per_s=1e6,
-        output_tokens=16,
+        output_tokens=64,  # requests cap it: 16 for a whole answer, 64 for a stream
     )
 
 

@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.routing import Route
+from starlette.types import ASGIApp
 
 from gateway import logs
 from gateway.api import admin, admin_keys, errors, explain, health, metrics, openai_routes, status
@@ -22,6 +23,7 @@ from gateway.api.completions_request import parse_completions
 from gateway.api.count_tokens import CountTokens
 from gateway.api.embeddings_request import parse_embeddings
 from gateway.api.endpoint import Dialect, Endpoint
+from gateway.api.fast_path import GatewayApp
 from gateway.api.messages_errors import render_messages_error
 from gateway.api.messages_request import parse_messages
 from gateway.api.request_context import RequestContext
@@ -90,7 +92,7 @@ def create_app(
         await state.start()
         upstreams = build_upstreams(config, settings, env)
         tokens = TokenCounter()
-        await asyncio.to_thread(tokens.load)  # ~0.3 s once, off the event loop
+        tokens.start_loading()  # ~0.3 s once, in a thread; not awaited: ready sooner
         router = Router(
             config,
             upstreams,
@@ -149,7 +151,7 @@ def create_app(
             if ledger is None:
                 await spend.close()  # last: drains the rows of every request that finished
 
-    app = FastAPI(
+    app = GatewayApp(
         title="Inference routing gateway",
         lifespan=lifespan,
         docs_url=None,
@@ -171,12 +173,15 @@ def _announce(settings: Settings, config: Config, env: Mapping[str, str]) -> Non
         log.warning("provider %s is unavailable and skipped: %s", provider, why)
 
 
-def _mount(app: FastAPI, settings: Settings) -> None:
+def _mount(app: GatewayApp, settings: Settings) -> None:
     errors.install(app)
     # The hot path as raw ASGI apps (no Request/Response objects, no dependency solving): a
     # dialect is its parser and error shape.
+    fast: dict[str, ASGIApp] = {}
     for path, dialect in ROUTED.items():
-        app.router.routes.append(Route(path, Endpoint(dialect), methods=["POST"]))
+        fast[path] = endpoint = Endpoint(dialect)
+        app.router.routes.append(Route(path, endpoint, methods=["POST"]))
+    app.fast_endpoints = fast  # the same, served around the framework's layers (fast_path.py)
     app.router.routes.append(Route("/v1/messages/count_tokens", CountTokens(), methods=["POST"]))
     for module in (openai_routes, health, admin, admin_keys, explain, status, metrics):
         app.include_router(module.router)

@@ -7,7 +7,6 @@ import contextlib
 import logging
 from datetime import UTC, datetime
 
-import asyncpg
 from sqlalchemy.exc import DBAPIError
 
 from gateway.ledger import cost_map
@@ -20,7 +19,6 @@ from gateway.ledger.database import (
 from gateway.ledger.partitions import months_ahead
 from gateway.ledger.schema import SchemaOutdated, check, migrate
 from gateway.ledger.sink import DatabaseUnavailable, Sink
-from gateway.ledger.sink_postgres import PostgresSink
 from gateway.ledger.sink_sqlite import SqliteSink
 from gateway.ledger.writer import LedgerWriter
 from gateway.settings import Settings
@@ -69,6 +67,8 @@ def _transient(exc: BaseException) -> bool:
     """Is this 'the server is not there now' (as opposed to a bad setting)?"""
     if isinstance(exc, OSError | TimeoutError):
         return True
+    import asyncpg  # here: a gateway on SQLite never loads it (start-up time)
+
     driver_error = getattr(getattr(exc, "orig", None), "__cause__", None)
     return isinstance(
         driver_error,
@@ -79,7 +79,11 @@ def _transient(exc: BaseException) -> bool:
 
 
 def build_sink(db: Database) -> Sink:
-    return PostgresSink(db) if db.dialect == "postgresql" else SqliteSink(db)
+    if db.dialect == "postgresql":
+        from gateway.ledger.sink_postgres import PostgresSink  # asyncpg only when used
+
+        return PostgresSink(db)
+    return SqliteSink(db)
 
 
 async def open_ledger(settings: Settings) -> LedgerWriter:
@@ -88,7 +92,10 @@ async def open_ledger(settings: Settings) -> LedgerWriter:
     await asyncio.to_thread(cost_map.load)  # now, not on the first unpriced request
     reachable = await prepare_schema(db, migrate_now=wants_migration(settings, db))
     sink = build_sink(db)
-    if reachable and isinstance(sink, PostgresSink):
+    if reachable and db.dialect == "postgresql":
+        from gateway.ledger.sink_postgres import PostgresSink
+
+        assert isinstance(sink, PostgresSink)
         # If this fails, the writer creates partitions with the first batch that needs them.
         with contextlib.suppress(DatabaseUnavailable):
             await sink.ensure_partitions(set(months_ahead(datetime.now(UTC))))

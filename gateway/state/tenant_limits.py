@@ -10,6 +10,7 @@ Redis Cluster too). Windows are two-bucket approximations of a sliding minute.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -17,12 +18,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Protocol
-
-from redis.asyncio import Redis, RedisCluster
-from redis.exceptions import RedisError
+from typing import TYPE_CHECKING, Any, Protocol
 
 from gateway.core.caller import Allowance
+
+if TYPE_CHECKING:  # redis is imported only by a gateway that uses it (start-up time)
+    from redis.asyncio import Redis, RedisCluster
 
 log = logging.getLogger("gateway.tenancy")
 PRUNE_AT = 10_000
@@ -72,8 +73,19 @@ class TenantLimits(Protocol):
 
 def _periods(now: float) -> tuple[int, str, str, float]:
     """(minute bucket, day, month, seconds into the minute)."""
-    moment = datetime.fromtimestamp(now, UTC)
-    return int(now // 60), moment.strftime("%Y%m%d"), moment.strftime("%Y%m"), now % 60
+    day, month = _day_names(int(now // DAY_S))
+    return int(now // 60), day, month, now % 60
+
+
+DAY_S = 86_400  # a UTC day in Unix time (which has no leap seconds)
+
+
+@functools.lru_cache(maxsize=4)
+def _day_names(day_number: int) -> tuple[str, str]:
+    """("YYYYMMDD", "YYYYMM") of a UTC day: named once a day, not per request (a datetime and
+    two strftime calls were a third of an in-memory reservation)."""
+    moment = datetime.fromtimestamp(day_number * DAY_S, UTC)
+    return moment.strftime("%Y%m%d"), moment.strftime("%Y%m")
 
 
 def _retry(limit: str, now: float) -> float:
@@ -106,13 +118,13 @@ class MemoryTenantLimits:
     ) -> TenantGrant | TenantDenied:
         now = self._clock()
         minute, day, month, into = _periods(now)
-        weight = 1 - into / 60
+        sliding = ((minute, 1.0), (minute - 1, 1 - into / 60))
         micro = _micro(usd)
         for a in allowances:
             await self._seed(a, day, month, now)
-            for limit, cap, add, periods in _checks(a, tokens, micro, minute, day, month):
-                used = sum(self._count.get((a.scope, limit, p), 0) * w for p, w in periods(weight))
-                if cap is not None and used + add > cap:
+            for limit, cap, add, periods in _checks(a, tokens, micro, sliding, day, month):
+                used = sum(self._count.get((a.scope, limit, p), 0) * w for p, w in periods)
+                if used + add > cap:
                     return TenantDenied(a.scope, limit, _retry(limit, now))
         grant = TenantGrant(tuple(allowances), tokens, micro, minute, day, month)
         self._add(grant, 1, tokens, micro)
@@ -165,30 +177,24 @@ class MemoryTenantLimits:
                 self._count[slot] = self._count.get(slot, 0) + value
 
 
+Periods = tuple[tuple[int | str, float], ...]  # (bucket, weight) a limit is counted over
+
+
 def _checks(
-    a: Allowance, tokens: int, micro: int, minute: int, day: str, month: str
-) -> list[tuple[str, float | None, int, Any]]:
-    """(limit, cap, what this request adds, the periods it is counted over with weights)."""
-
-    def sliding(weight: float) -> list[tuple[int | str, float]]:
-        return [(minute, 1.0), (minute - 1, weight)]
-
-    return [
-        ("rpm", a.rpm, 1, sliding),
-        ("tpm", a.tpm, tokens, sliding),
-        (
-            "usd_day",
-            None if a.usd_day is None else _micro(a.usd_day),
-            micro,
-            lambda w: [(day, 1.0)],
-        ),
-        (
-            "usd_month",
-            None if a.usd_month is None else _micro(a.usd_month),
-            micro,
-            lambda w: [(month, 1.0)],
-        ),
-    ]
+    a: Allowance, tokens: int, micro: int, sliding: Periods, day: str, month: str
+) -> list[tuple[str, float, int, Periods]]:
+    """(limit, cap, what this request adds, the periods it is counted over with weights) of
+    each limit the allowance sets (a limit it does not set is not summed at all)."""
+    out: list[tuple[str, float, int, Periods]] = []
+    if a.rpm is not None:
+        out.append(("rpm", a.rpm, 1, sliding))
+    if a.tpm is not None:
+        out.append(("tpm", a.tpm, tokens, sliding))
+    if a.usd_day is not None:
+        out.append(("usd_day", _micro(a.usd_day), micro, ((day, 1.0),)))
+    if a.usd_month is not None:
+        out.append(("usd_month", _micro(a.usd_month), micro, ((month, 1.0),)))
+    return out
 
 
 class RedisTenantLimits:
@@ -204,6 +210,9 @@ class RedisTenantLimits:
         fail_closed: bool = False,
         seeder: Seeder | None = None,
     ) -> None:
+        from redis.exceptions import RedisError
+
+        self._errors = (RedisError, OSError)  # what "Redis unreachable" is
         self._client = client
         self._prefix = prefix
         self._clock = clock
@@ -244,7 +253,7 @@ class RedisTenantLimits:
             if int(result[0]) == 2:  # a budget's counter is missing: rebuilt, then asked again
                 await self._seed(allowances[int(result[1])], keys, int(result[1]), now)
                 result = await self._reserve(keys=keys, args=args)
-        except (RedisError, OSError) as exc:
+        except self._errors as exc:
             if not self._down:
                 what = "refusing requests" if self._fail_closed else "not enforced"
                 log.warning("Redis unreachable for keys' limits (%s): %s", type(exc).__name__, what)
@@ -292,7 +301,7 @@ class RedisTenantLimits:
         if not grant.allowances:
             return
         keys = self._keys(grant.allowances, grant.minute, grant.day, grant.month)
-        with contextlib.suppress(RedisError, OSError):  # (the reservation expires with its window)
+        with contextlib.suppress(*self._errors):  # (the reservation expires with its window)
             await self._settle(
                 keys=keys, args=[tokens - grant.tokens, _micro(usd) - grant.micro_usd]
             )

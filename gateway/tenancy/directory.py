@@ -36,6 +36,9 @@ class KeyDirectory:
         self._clock = clock
         self._keys: dict[str, KeyRecord] = {}
         self._teams: dict[str, TeamRecord] = {}
+        # Callers built once per active key (by hash) and version: no per-request allocations.
+        # Bounded by the active keys: only a key found in _keys is ever cached.
+        self._callers: dict[str, Caller] = {}
         self._version: str | None = None
         self._task: asyncio.Task[None] | None = None
         self._failing = False
@@ -55,9 +58,16 @@ class KeyDirectory:
         allows); None for an unknown, revoked or expired key."""
         if not key.startswith("gw-"):
             return None
-        record = self._keys.get(key_hash(key))
+        digest = key_hash(key)
+        record = self._keys.get(digest)
         if record is None or not record.is_active(self._clock()):
             return None
+        caller = self._callers.get(digest)
+        if caller is None:
+            caller = self._callers[digest] = self._build(record)
+        return caller
+
+    def _build(self, record: KeyRecord) -> Caller:
         team = self._teams.get(record.team)
         models = record.models if record.models is not None else team.models if team else None
         levels = [_allowance(f"key:{record.id}", record.team, record)]
@@ -85,6 +95,7 @@ class KeyDirectory:
         keys = await self._store.active_keys(now=self._clock())
         teams = {t.name: t for t in await self._store.list_teams()}
         self._keys, self._teams, self._version = keys, teams, version
+        self._callers = {}
 
     async def _loop(self) -> None:
         while True:

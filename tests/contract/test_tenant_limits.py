@@ -132,3 +132,33 @@ async def test_spent_reads_what_a_budget_has_counted(limits: tuple[TenantLimits,
     grant = await lim.reserve([cap], 10, Decimal("0.10"))
     assert isinstance(grant, TenantGrant)
     assert await lim.spent(cap) == (Decimal("0.1"), Decimal("0.35"))
+
+
+def test_periods_name_the_utc_day_and_month() -> None:
+    """Named from a small cache of days, as they were per call: across midnight and a month."""
+    from gateway.state.tenant_limits import _day_names, _periods
+
+    midnight = 1_767_225_600.0  # 2026-01-01 00:00:00 UTC
+    assert _periods(midnight - 0.5)[1:3] == ("20251231", "202512")
+    assert _periods(midnight)[1:3] == ("20260101", "202601")
+    assert _periods(midnight + 59.25) == (int(midnight // 60), "20260101", "202601", 59.25)
+    for day in range(100):  # many days: the cache stays small
+        _periods(midnight + day * 86_400)
+    assert _day_names.cache_info().currsize <= 4
+
+
+async def test_memory_counters_stay_bounded_over_many_minutes_and_days() -> None:
+    """One counter per scope, limit and period: old minutes and days are pruned, so a
+    long-running process holds only the current periods of its active scopes."""
+    from gateway.state.tenant_limits import PRUNE_AT
+
+    clock = Clock()
+    limits = MemoryTenantLimits(clock=clock)
+    scopes = [Allowance(f"key:{i}", "search", rpm=10**9, usd_day=Decimal(10**6)) for i in range(50)]
+    for step in range(1_000):  # 1,000 minutes (across a day boundary), 50 scopes each
+        clock.now = NOW + step * 60.0
+        for a in scopes:
+            granted = await limits.reserve([a], 10, Decimal("0.001"))
+            assert isinstance(granted, TenantGrant)
+    current = 50 * 6  # per scope: rpm and tpm of this minute and the last, its day and month
+    assert len(limits._count) <= PRUNE_AT + current

@@ -21,3 +21,14 @@ def test_counts_with_the_bundled_tokenizer() -> None:
         chat([{"role": "user", "content": [{"type": "text", "text": "hello world"}]}])
     )
     assert parts == one
+
+
+async def test_loading_in_the_background_a_count_waits_for_it() -> None:
+    """The gateway starts loading at start-up without waiting; the first request that needs
+    a count gets the tokenizer's, not the chars/4 estimate (None)."""
+    counter = TokenCounter()
+    counter.start_loading()
+    counted = await counter.count_off_loop(chat([{"role": "user", "content": "hello world"}]))
+    assert counted == 3 + 4 + 2
+    counter.start_loading()  # loaded: nothing more to do
+    assert counter.count(chat([{"role": "user", "content": "hello world"}])) == counted
