@@ -20,8 +20,8 @@ FAIL_TAU_S = 10.0  # how long failures weigh; the +1 prior lets an idle provider
 # left after an error burst gets only probes, whose successes barely move a ratio whose counts
 # decay together, so its rate would otherwise remember the burst for tens of seconds. A vendor
 # failing steadily keeps failing within the grace and keeps its full rate.
-QUIET_GRACE_S = 2.0
-QUIET_TAU_S = 2.0
+QUIET_GRACE_S = 1.0
+QUIET_TAU_S = 1.5
 HINT_TTL_S = 60.0  # a provider's remaining-quota header speaks for at most its window
 TYPICAL_TPOT_MS = 15.0  # decode time per token assumed before any stream measured it
 MIN_TTFT_SHARE = 0.1  # a non-streamed reply's TTFT is taken as at least this share of it

@@ -36,11 +36,13 @@ FAIL_SLO_SHARE = 0.25  # of the SLO value, lost with one failed attempt
 # dearer one that meets it 99 % of the time.
 MISS_TOLERANCE = 0.05
 CHEAPER_PROBE_BOOST = 2.5  # exploration rate multiplier while a cheaper candidate is left
-# A dearer runner-up is probed only while the winner is at risk (its P(miss) past half the
-# tolerance, or any failure or quota pressure) and only when its own estimate is stale (a TTFT
-# fit backed by fewer samples than this): with the winner safe a probe buys nothing but its
-# price (a dearer candidate cannot lower the cost), and an unmeasured one is scored optimistically.
+# A dearer runner-up is probed only while the winner is at risk (its P(miss) past the
+# tolerance, failures costing more than AT_RISK_SHARE of its price, or quota pressure) and only
+# when its own estimate is stale (a TTFT fit backed by fewer samples than STALE_FIT_WEIGHT):
+# with the winner safe a probe buys nothing but its price (a dearer candidate cannot lower the
+# cost), and an unmeasured one is scored optimistically anyway.
 STALE_FIT_WEIGHT = 2.0
+AT_RISK_SHARE = 0.1
 QUOTA_KNEE = 0.03  # headroom (of the limit less its safety margin) below which pressure starts
 TIE_REL, TIE_ABS_USD = 0.02, 1e-7
 OWNED_MAX_P_MISS = 0.5  # prefer_owned_capacity: an owned pool goes first while it meets the SLO
@@ -150,7 +152,11 @@ def probe_pool(ordered: Sequence[Scored], stats: Mapping[str, Stats]) -> list[Sc
     cheaper = [s for s in rest if s.cost_usd < best.cost_usd]
     if cheaper:
         return cheaper
-    at_risk = best.p_miss > MISS_TOLERANCE / 2 or best.fail_usd > 0 or best.quota_usd > 0
+    at_risk = (
+        best.p_miss > MISS_TOLERANCE
+        or best.fail_usd > AT_RISK_SHARE * best.cost_usd
+        or best.quota_usd > 0
+    )
     if not at_risk:
         return []
     return [s for s in rest if _stale(stats.get(s.deployment.id, _NO_STATS))]

@@ -207,11 +207,15 @@ def test_a_dearer_candidate_is_probed_only_when_stale_and_the_winner_at_risk() -
         ).explored
 
     safe, failing = observed(100.0), replace(observed(100.0), p_fail=0.05)
-    missing = observed(560.0)  # P(miss) of the 800 ms target ~4 %: tolerated, but at risk
+    missing = observed(610.0)  # P(miss) of the 800 ms target ~13 %: cheap still wins
+    tolerated = observed(500.0)  # ~3 %: within the tolerance, no risk
     full = replace(observed(100.0), headroom=0.01)  # in the quota's last few percent
     # The cheapest is safe: a probe of a dearer one buys nothing, stale or not.
     assert not explored({"cheap/m": safe, "fast/m": stale(100.0)})
     assert not explored({"cheap/m": safe})  # even one never measured
+    assert not explored({"cheap/m": tolerated, "fast/m": stale(100.0)})
+    rare = replace(observed(100.0), p_fail=0.001)  # a failure long ago: not a risk
+    assert not explored({"cheap/m": rare, "fast/m": stale(100.0)})
     for risky in (failing, missing, full):
         assert explored({"cheap/m": risky, "fast/m": stale(100.0)})
         assert explored({"cheap/m": risky})  # never measured: stale
