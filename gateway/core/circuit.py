@@ -1,7 +1,7 @@
 """Circuit breaker per deployment, as pure functions of (state, outcome, time, jitter draw).
 
 Opens on K consecutive failures or a decayed failure rate above half over enough attempts
-(429 counts); stays open for a cool-down that doubles with each re-open (with jitter, so
+(429 counts); stays open for a cool-down that grows 1.5x with each re-open (with jitter, so
 replicas don't probe in step); then lets traffic probe it (half-open): a success closes it,
 a failure re-opens it for longer.
 """
@@ -15,6 +15,10 @@ RATE_THRESHOLD = 0.5
 RATE_MIN_ATTEMPTS = 10.0
 BASE_COOLDOWN_S = 2.0
 MAX_COOLDOWN_S = 30.0
+# Not 2x: a failed half-open probe costs one fast failover, while each second a recovered vendor
+# stays out costs its price gap on all of its traffic (an 8 s error burst kept a doubling
+# circuit open ~6 s past its end). A long outage still reaches the cap after a few probes.
+COOLDOWN_GROWTH = 1.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,7 +30,7 @@ class Breaker:
 
 def cooldown_s(opens: int, jitter: float) -> float:
     """Cool-down for the n-th consecutive opening, +/-20 % by a uniform draw in [0, 1)."""
-    base = min(BASE_COOLDOWN_S * 2.0 ** max(opens - 1, 0), MAX_COOLDOWN_S)
+    base = min(BASE_COOLDOWN_S * COOLDOWN_GROWTH ** max(opens - 1, 0), MAX_COOLDOWN_S)
     return base * (0.8 + 0.4 * jitter)
 
 

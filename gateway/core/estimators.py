@@ -16,6 +16,12 @@ OutcomeKind = Literal["ok", "error", "timeout", "rate_limited", "rejected", "slo
 
 LATENCY_TAU_S = 5.0  # how fast a latency estimate forgets a spike once samples come in lower
 FAIL_TAU_S = 10.0  # how long failures weigh; the +1 prior lets an idle provider's rate decay to 0
+# Past this long without a failure, failures fade faster (time constant QUIET_TAU_S): a vendor
+# left after an error burst gets only probes, whose successes barely move a ratio whose counts
+# decay together, so its rate would otherwise remember the burst for tens of seconds. A vendor
+# failing steadily keeps failing within the grace and keeps its full rate.
+QUIET_GRACE_S = 1.0
+QUIET_TAU_S = 1.5
 HINT_TTL_S = 60.0  # a provider's remaining-quota header speaks for at most its window
 TYPICAL_TPOT_MS = 15.0  # decode time per token assumed before any stream measured it
 MIN_TTFT_SHARE = 0.1  # a non-streamed reply's TTFT is taken as at least this share of it
@@ -40,7 +46,7 @@ class Estimate:
     ttft_ms: float | None = None
     tpot_ms: float | None = None
     latency_ms: float | None = None
-    fails: float = 0.0  # decayed count of failures
+    fails: float = 0.0  # decayed count of failures (as of last_fail_at's quiet fade: fail_memory)
     total: float = 0.0  # decayed count of attempts
     updated_at: float = 0.0  # wall-clock seconds: comparable across gateway replicas
     in_flight: int = 0
@@ -52,6 +58,7 @@ class Estimate:
     # The observed distributions (log-normal fits), as of updated_at: what P(miss) reads.
     ttft_fit: LogFit | None = None
     tpot_fit: LogFit | None = None
+    last_fail_at: float = 0.0  # wall-clock seconds of the latest failure (0: none)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +89,18 @@ def decay(value: float, dt_s: float, tau_s: float = FAIL_TAU_S) -> float:
     return value * math.exp(-max(dt_s, 0.0) / tau_s)
 
 
+def fail_memory(quiet_s: float) -> float:
+    """The share of its failure count a deployment still carries `quiet_s` after its last one."""
+    return math.exp(-max(quiet_s - QUIET_GRACE_S, 0.0) / QUIET_TAU_S)
+
+
+def decayed_fails(est: Estimate, now: float) -> float:
+    """The failure count at `now`: decayed with time, and faster once failures stopped."""
+    dt = now - est.updated_at if est.updated_at else 0.0
+    quiet = now - est.last_fail_at if est.last_fail_at else 0.0
+    return decay(est.fails, dt) * fail_memory(quiet)
+
+
 def apply(est: Estimate, outcome: Outcome) -> Estimate:
     """Fold one finished attempt into an estimate (in-flight is settled by the caller)."""
     if outcome.kind == "rejected":
@@ -91,7 +110,10 @@ def apply(est: Estimate, outcome: Outcome) -> Estimate:
     # not "broken": it neither raises the failure rate nor trips the breaker.
     capacity = outcome.kind == "rate_limited" and outcome.hint_headroom is not None
     failed = outcome.kind not in ("ok", "slow") and not capacity
-    fails = decay(est.fails, dt) + (1.0 if failed else 0.0)
+    # The quiet fade is folded in only at a failure (it restarts there); until then it is
+    # applied on reading (decayed_fails), so successes in between do not compound it.
+    fails = decayed_fails(est, outcome.at) + 1.0 if failed else decay(est.fails, dt)
+    last_fail_at = outcome.at if failed else est.last_fail_at
     total = decay(est.total, dt) + 1.0
     ttft, tpot = est.ttft_ms, est.tpot_ms
     latency = est.latency_ms
@@ -143,6 +165,7 @@ def apply(est: Estimate, outcome: Outcome) -> Estimate:
         fails=fails,
         total=total,
         updated_at=outcome.at,
+        last_fail_at=last_fail_at,
         ttft_fit=ttft_fit,
         tpot_fit=tpot_fit,
     )
@@ -150,7 +173,7 @@ def apply(est: Estimate, outcome: Outcome) -> Estimate:
 
 def to_stats(est: Estimate, now: float) -> Stats:
     dt = now - est.updated_at if est.updated_at else 0.0
-    fails = decay(est.fails, dt)
+    fails = decayed_fails(est, now)
     total = decay(est.total, dt)
     free = est.quota_headroom
     if est.hint_headroom is not None and now - est.hint_at < est.hint_ttl_s:
@@ -187,6 +210,7 @@ def merge(parts: list[Estimate]) -> Estimate:
 
     newest = max(parts, key=lambda p: p.hint_at)
     at = max(p.updated_at for p in parts)
+    last_fail = max(p.last_fail_at for p in parts)
 
     def fits(which: str) -> LogFit | None:
         known = [(getattr(p, which), p.updated_at) for p in parts]
@@ -196,7 +220,11 @@ def merge(parts: list[Estimate]) -> Estimate:
         ttft_ms=mean([(p.ttft_ms, p.total) for p in parts]),
         tpot_ms=mean([(p.tpot_ms, p.total) for p in parts]),
         latency_ms=mean([(p.latency_ms, p.total) for p in parts]),
-        fails=sum(p.fails for p in parts),
+        # Each replica's count faded to the latest failure any of them saw (the quiet fade).
+        fails=sum(
+            p.fails * (fail_memory(last_fail - p.last_fail_at) if p.last_fail_at else 1.0)
+            for p in parts
+        ),
         total=weight,
         updated_at=max(p.updated_at for p in parts),
         in_flight=sum(p.in_flight for p in parts),
@@ -207,4 +235,5 @@ def merge(parts: list[Estimate]) -> Estimate:
         breaker=max((p.breaker for p in parts), key=lambda b: (b.open_until, b.streak)),
         ttft_fit=fits("ttft_fit"),
         tpot_fit=fits("tpot_fit"),
+        last_fail_at=last_fail,
     )

@@ -36,6 +36,13 @@ FAIL_SLO_SHARE = 0.25  # of the SLO value, lost with one failed attempt
 # dearer one that meets it 99 % of the time.
 MISS_TOLERANCE = 0.05
 CHEAPER_PROBE_BOOST = 2.5  # exploration rate multiplier while a cheaper candidate is left
+# A dearer runner-up is probed only while the winner is at risk (its P(miss) past the
+# tolerance, failures costing more than AT_RISK_SHARE of its price, or quota pressure) and only
+# when its own estimate is stale (a TTFT fit backed by fewer samples than STALE_FIT_WEIGHT):
+# with the winner safe a probe buys nothing but its price (a dearer candidate cannot lower the
+# cost), and an unmeasured one is scored optimistically anyway.
+STALE_FIT_WEIGHT = 2.0
+AT_RISK_SHARE = 0.1
 QUOTA_KNEE = 0.03  # headroom (of the limit less its safety margin) below which pressure starts
 TIE_REL, TIE_ABS_USD = 0.02, 1e-7
 OWNED_MAX_P_MISS = 0.5  # prefer_owned_capacity: an owned pool goes first while it meets the SLO
@@ -130,21 +137,33 @@ def rank(
         # Something cheaper was left (slow, failing, full): probe it more often, so it is back
         # soon after it recovers; the probes spend at most the SLO's tolerance.
         explore_rate = min(explore_rate * CHEAPER_PROBE_BOOST, MISS_TOLERANCE)
-    explored = len(ordered) > 1 and draws.explore < explore_rate
-    if explored:
-        ordered = explore(ordered, draws.pick)
-    return Ranking(tuple(ordered), tuple(excluded), explored, degraded)
+    pool = probe_pool(ordered, stats) if draws.explore < explore_rate else []
+    if pool:
+        chosen = pool[min(int(draws.pick * len(pool)), len(pool) - 1)]
+        ordered = [chosen, *(s for s in ordered if s is not chosen)]
+    return Ranking(tuple(ordered), tuple(excluded), bool(pool), degraded)
 
 
-def explore(ordered: list[Scored], pick: float) -> list[Scored]:
-    """Move a runner-up first, to keep its estimates fresh: one cheaper than the winner when
-    there is one (only those can lower the cost: a vendor left after a slow-down is probed back
-    in), else any."""
-    rest = ordered[1:]
-    cheaper = [s for s in rest if s.cost_usd < ordered[0].cost_usd]
-    pool = cheaper or rest
-    chosen = pool[min(int(pick * len(pool)), len(pool) - 1)]
-    return [chosen, *(s for s in ordered if s is not chosen)]
+def probe_pool(ordered: Sequence[Scored], stats: Mapping[str, Stats]) -> list[Scored]:
+    """The runners-up exploration may move first, to keep their estimates fresh: those cheaper
+    than the winner when there are any (only they can lower the cost: a vendor left after a
+    slow-down is probed back in); else, while the winner is at risk, the stale dearer ones."""
+    best, rest = ordered[0], ordered[1:]
+    cheaper = [s for s in rest if s.cost_usd < best.cost_usd]
+    if cheaper:
+        return cheaper
+    at_risk = (
+        best.p_miss > MISS_TOLERANCE
+        or best.fail_usd > AT_RISK_SHARE * best.cost_usd
+        or best.quota_usd > 0
+    )
+    if not at_risk:
+        return []
+    return [s for s in rest if _stale(stats.get(s.deployment.id, _NO_STATS))]
+
+
+def _stale(st: Stats) -> bool:
+    return st.ttft_fit is None or st.ttft_fit.weight < STALE_FIT_WEIGHT
 
 
 def exclusion(dep: Deployment, st: Stats, demand: Demand) -> str:

@@ -60,6 +60,7 @@ _SHARED = (
     "breaker",
     "ttft_fit",
     "tpot_fit",
+    "last_fail_at",
 )
 
 

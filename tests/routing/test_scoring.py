@@ -115,9 +115,11 @@ def test_ties_are_broken_by_the_draw_and_exploration_moves_a_runner_up() -> None
         for t in (0.0, 0.99)
     }
     assert firsts == {"a", "b"}
+    # The winners fail now and then (at risk): the unmeasured dearer one is worth a probe.
+    shaky = {"a/m": st(p_fail=0.1), "b/m": st(p_fail=0.1)}
     explored = rank(
         twins,
-        {},
+        shaky,
         DEMAND,
         strategy=Strategy.CHEAPEST,
         slo=SLO,
@@ -128,7 +130,7 @@ def test_ties_are_broken_by_the_draw_and_exploration_moves_a_runner_up() -> None
     assert explored.ranked[0].deployment.provider == "c"
     assert not rank(
         twins,
-        {},
+        shaky,
         DEMAND,
         strategy=Strategy.CHEAPEST,
         slo=SLO,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 
@@ -13,6 +14,7 @@ from gateway.core.latency_fit import LogFit
 from gateway.routing.scoring import (
     QUOTA_KNEE,
     SLO_VALUE_MULTIPLE,
+    STALE_FIT_WEIGHT,
     Demand,
     Draws,
     miss_probability,
@@ -186,6 +188,39 @@ def test_a_cheaper_candidate_left_behind_is_probed_more_often() -> None:
 
     assert explored(0.04, stats)  # cheap left: up to 5 %
     assert not explored(0.06, stats)
-    healthy = {"cheap/m": observed(100.0), "fast/m": observed(100.0)}
-    assert not explored(0.04, healthy)  # the cheapest wins: the plain 2 %
-    assert explored(0.01, healthy)
+    # The cheapest wins but fails now and then, and fast's estimate is stale: the plain 2 %.
+    shaky = {"cheap/m": replace(observed(100.0), p_fail=0.05), "fast/m": stale(100.0)}
+    assert not explored(0.04, shaky)
+    assert explored(0.01, shaky)
+
+
+def test_a_dearer_candidate_is_probed_only_when_stale_and_the_winner_at_risk() -> None:
+    def explored(stats: dict[str, Stats]) -> bool:
+        return rank(
+            [CHEAP, FAST],
+            stats,
+            DEMAND,
+            strategy=Strategy.BALANCED,
+            slo=LOOSE,
+            draws=Draws(explore=0.0),
+            explore_rate=0.02,
+        ).explored
+
+    safe, failing = observed(100.0), replace(observed(100.0), p_fail=0.05)
+    missing = observed(610.0)  # P(miss) of the 800 ms target ~13 %: cheap still wins
+    tolerated = observed(500.0)  # ~3 %: within the tolerance, no risk
+    full = replace(observed(100.0), headroom=0.01)  # in the quota's last few percent
+    # The cheapest is safe: a probe of a dearer one buys nothing, stale or not.
+    assert not explored({"cheap/m": safe, "fast/m": stale(100.0)})
+    assert not explored({"cheap/m": safe})  # even one never measured
+    assert not explored({"cheap/m": tolerated, "fast/m": stale(100.0)})
+    rare = replace(observed(100.0), p_fail=0.001)  # a failure long ago: not a risk
+    assert not explored({"cheap/m": rare, "fast/m": stale(100.0)})
+    for risky in (failing, missing, full):
+        assert explored({"cheap/m": risky, "fast/m": stale(100.0)})
+        assert explored({"cheap/m": risky})  # never measured: stale
+        assert not explored({"cheap/m": risky, "fast/m": observed(100.0)})  # fresh enough
+
+
+def stale(ttft: float) -> Stats:
+    return replace(observed(ttft), ttft_fit=fit(ttft, weight=STALE_FIT_WEIGHT / 2))
