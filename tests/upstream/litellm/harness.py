@@ -101,3 +101,42 @@ WEATHER_TOOL = {
         },
     },
 }
+
+
+async def tool_round_trip(
+    gw: httpx.AsyncClient,
+    tool_id: str | None = None,
+    *,
+    tool_choice: str | None = None,
+    echo_message: bool = False,
+    assistant_content: str | None = None,
+) -> dict[str, Any]:
+    """Ask for the weather with WEATHER_TOOL; check the tool call the gateway relays
+    (get_weather for Paris, with this id when given); send the tool's result back in the next
+    turn (the assistant's message as relayed, or rebuilt with `assistant_content`); both 200."""
+    call: dict[str, Any] = {**CHAT, "tools": [WEATHER_TOOL]}
+    if tool_choice is not None:
+        call["tool_choice"] = tool_choice
+    first = await gw.post("/v1/chat/completions", json=call)
+    assert first.status_code == 200, first.text
+    choice = first.json()["choices"][0]
+    assert choice["finish_reason"] == "tool_calls"
+    (tool_call,) = choice["message"]["tool_calls"]
+    if tool_id is not None:
+        assert tool_call["id"] == tool_id
+    assert tool_call["function"]["name"] == "get_weather"
+    assert orjson.loads(tool_call["function"]["arguments"]) == {"city": "Paris"}
+    assistant = (
+        choice["message"]
+        if echo_message
+        else {"role": "assistant", "content": assistant_content, "tool_calls": [tool_call]}
+    )
+    history = [
+        *CHAT["messages"],
+        assistant,
+        {"role": "tool", "tool_call_id": tool_call["id"], "content": "18 C, sunny"},
+    ]
+    second = await gw.post("/v1/chat/completions", json={**call, "messages": history})
+    assert second.status_code == 200, second.text
+    result: dict[str, Any] = tool_call
+    return result

@@ -19,12 +19,12 @@ from tests.upstream.litellm.harness import (
     BACKUP_URL,
     CHAT,
     SSE,
-    WEATHER_TOOL,
     cost,
     gateway,
     route,
     spend_rows,
     sse_chunks,
+    tool_round_trip,
 )
 
 MODEL_ID = "anthropic.claude-3-5-haiku-20241022-v1:0"
@@ -165,7 +165,6 @@ async def test_binary_event_stream_relayed_as_openai_sse(
 
 
 async def test_a_tool_call_round_trip(tmp_path: Path) -> None:
-    call = {**CHAT, "tools": [WEATHER_TOOL], "tool_choice": "auto"}
     with respx.mock() as mock:
         converse = mock.post(f"{BASE}/converse")
         converse.side_effect = [
@@ -173,21 +172,9 @@ async def test_a_tool_call_round_trip(tmp_path: Path) -> None:
             respx.MockResponse(200, json=REPLY),
         ]
         async with gateway(tmp_path, PROVIDER, ENV, route("aws/m")) as gw:
-            first = await gw.post("/v1/chat/completions", json=call)
-            assert first.status_code == 200, first.text
-            choice = first.json()["choices"][0]
-            assert choice["finish_reason"] == "tool_calls"
-            (tool_call,) = choice["message"]["tool_calls"]
-            assert tool_call["id"] == "tooluse_kZJMlvQmRJ6eAyJE5GIl7Q"
-            assert tool_call["function"]["name"] == "get_weather"
-            assert orjson.loads(tool_call["function"]["arguments"]) == {"city": "Paris"}
-            history = [
-                *CHAT["messages"],
-                choice["message"],
-                {"role": "tool", "tool_call_id": tool_call["id"], "content": "18 C, sunny"},
-            ]
-            second = await gw.post("/v1/chat/completions", json={**call, "messages": history})
-    assert second.status_code == 200, second.text
+            await tool_round_trip(
+                gw, "tooluse_kZJMlvQmRJ6eAyJE5GIl7Q", tool_choice="auto", echo_message=True
+            )
     wire = sent(converse, 0)
     (spec,) = wire["toolConfig"]["tools"]
     assert spec["toolSpec"]["name"] == "get_weather"

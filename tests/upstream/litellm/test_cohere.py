@@ -17,12 +17,12 @@ from tests.upstream.litellm.harness import (
     BACKUP_REPLY,
     BACKUP_URL,
     CHAT,
-    WEATHER_TOOL,
     cost,
     gateway,
     route,
     spend_rows,
     sse_chunks,
+    tool_round_trip,
 )
 
 URL = "https://api.cohere.com/v2/chat"
@@ -146,7 +146,6 @@ async def test_a_stream_is_billed_with_cohere_own_token_counts(tmp_path: Path) -
 
 
 async def test_a_tool_call_round_trip(tmp_path: Path) -> None:
-    call = {**CHAT, "tools": [WEATHER_TOOL]}
     with respx.mock() as mock:
         chat = mock.post(URL)
         chat.side_effect = [
@@ -154,21 +153,7 @@ async def test_a_tool_call_round_trip(tmp_path: Path) -> None:
             respx.MockResponse(200, json=REPLY),
         ]
         async with gateway(tmp_path, PROVIDER, ENV, route("co/m")) as gw:
-            first = await gw.post("/v1/chat/completions", json=call)
-            assert first.status_code == 200, first.text
-            choice = first.json()["choices"][0]
-            assert choice["finish_reason"] == "tool_calls"
-            (tool_call,) = choice["message"]["tool_calls"]
-            assert tool_call["id"] == "get_weather_1byjy32y4hvq"
-            assert tool_call["function"]["name"] == "get_weather"
-            assert orjson.loads(tool_call["function"]["arguments"]) == {"city": "Paris"}
-            history = [
-                *CHAT["messages"],
-                {"role": "assistant", "content": None, "tool_calls": [tool_call]},
-                {"role": "tool", "tool_call_id": tool_call["id"], "content": "18 C, sunny"},
-            ]
-            second = await gw.post("/v1/chat/completions", json={**call, "messages": history})
-    assert second.status_code == 200, second.text
+            await tool_round_trip(gw, "get_weather_1byjy32y4hvq")
     (spec,) = sent(chat, 0)["tools"]
     assert spec["function"]["name"] == "get_weather"
     back = sent(chat, 1)["messages"]

@@ -17,12 +17,12 @@ from tests.upstream.litellm.harness import (
     BACKUP_URL,
     CHAT,
     SSE,
-    WEATHER_TOOL,
     cost,
     gateway,
     route,
     spend_rows,
     sse_chunks,
+    tool_round_trip,
 )
 
 URL = "https://api.mistral.ai/v1/chat/completions"
@@ -122,7 +122,6 @@ async def test_stream(tmp_path: Path) -> None:
 
 
 async def test_a_tool_call_round_trip(tmp_path: Path) -> None:
-    call = {**CHAT, "tools": [WEATHER_TOOL]}
     with respx.mock() as mock:
         chat = mock.post(URL)
         chat.side_effect = [
@@ -130,20 +129,7 @@ async def test_a_tool_call_round_trip(tmp_path: Path) -> None:
             respx.MockResponse(200, json=REPLY),
         ]
         async with gateway(tmp_path, PROVIDER, ENV, route("tail/m")) as gw:
-            first = await gw.post("/v1/chat/completions", json=call)
-            assert first.status_code == 200, first.text
-            choice = first.json()["choices"][0]
-            assert choice["finish_reason"] == "tool_calls"
-            (tool_call,) = choice["message"]["tool_calls"]
-            assert tool_call["id"] == "D681PevKs"
-            assert orjson.loads(tool_call["function"]["arguments"]) == {"city": "Paris"}
-            history = [
-                *CHAT["messages"],
-                {"role": "assistant", "content": "", "tool_calls": [tool_call]},
-                {"role": "tool", "tool_call_id": "D681PevKs", "content": "18 C, sunny"},
-            ]
-            second = await gw.post("/v1/chat/completions", json={**call, "messages": history})
-    assert second.status_code == 200, second.text
+            await tool_round_trip(gw, "D681PevKs", assistant_content="")
     assert sent(chat, 0)["tools"][0]["function"]["name"] == "get_weather"
     back = sent(chat, 1)["messages"]
     assert back[1]["tool_calls"][0]["id"] == "D681PevKs"

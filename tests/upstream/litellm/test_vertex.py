@@ -24,12 +24,12 @@ from tests.upstream.litellm.harness import (
     BACKUP_REPLY,
     BACKUP_URL,
     CHAT,
-    WEATHER_TOOL,
     cost,
     gateway,
     route,
     spend_rows,
     sse_chunks,
+    tool_round_trip,
 )
 
 TOKEN_URI = "https://oauth2.googleapis.com/token"
@@ -187,7 +187,6 @@ async def test_stream_generate_content_relayed_as_openai_sse(
 
 
 async def test_a_function_call_round_trip(tmp_path: Path, token_endpoint: TokenEndpoint) -> None:
-    call = {**CHAT, "tools": [WEATHER_TOOL]}
     function_call = {"functionCall": {"name": "get_weather", "args": {"city": "Paris"}}}
     with respx.mock() as mock:
         generate = mock.post(f"{BASE}:generateContent")
@@ -196,20 +195,7 @@ async def test_a_function_call_round_trip(tmp_path: Path, token_endpoint: TokenE
             respx.MockResponse(200, json=reply({"text": "18 C and sunny in Paris."})),
         ]
         async with gateway(tmp_path, provider(tmp_path), {}, route("gcp/m")) as gw:
-            first = await gw.post("/v1/chat/completions", json=call)
-            assert first.status_code == 200, first.text
-            choice = first.json()["choices"][0]
-            assert choice["finish_reason"] == "tool_calls"
-            (tool_call,) = choice["message"]["tool_calls"]
-            assert tool_call["function"]["name"] == "get_weather"
-            assert orjson.loads(tool_call["function"]["arguments"]) == {"city": "Paris"}
-            history = [
-                *CHAT["messages"],
-                {"role": "assistant", "content": None, "tool_calls": [tool_call]},
-                {"role": "tool", "tool_call_id": tool_call["id"], "content": "18 C, sunny"},
-            ]
-            second = await gw.post("/v1/chat/completions", json={**call, "messages": history})
-    assert second.status_code == 200, second.text
+            await tool_round_trip(gw)
     declared = sent(generate, 0)["tools"][0]["function_declarations"][0]
     assert declared["name"] == "get_weather"
     contents = sent(generate, 1)["contents"]
