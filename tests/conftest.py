@@ -51,6 +51,7 @@ def fleet(tmp_path: Path) -> FleetFactory:
         store: Store | None = None,
         limits: Mapping[str, Mapping[str, int]] | None = None,
         operations: Mapping[str, list[str]] | None = None,
+        typical_ttft: bool = False,
         env: Mapping[str, str] | None = None,
         **settings: object,
     ) -> AsyncIterator[Fleet]:
@@ -64,6 +65,7 @@ def fleet(tmp_path: Path) -> FleetFactory:
                     capabilities=capabilities,
                     limits=limits,
                     operations=operations,
+                    typical_ttft=typical_ttft,
                 )
             )
             policies_dir = tmp_path / "policies"

@@ -51,8 +51,10 @@ def providers_yaml(
     capabilities: Mapping[str, list[str]] | None = None,
     limits: Mapping[str, Mapping[str, int]] | None = None,
     operations: Mapping[str, list[str]] | None = None,
+    typical_ttft: bool = False,
 ) -> str:
-    """providers.yaml text: one provider per vendor, every model it serves, at the given price."""
+    """providers.yaml text: one provider per vendor, every model it serves, at the given price
+    (and, with typical_ttft, the vendor's TTFT as its published `typical_ttft_ms`)."""
     providers: dict[str, object] = {}
     for name, vendor in vendors.items():
         price = prices[name]
@@ -66,6 +68,8 @@ def providers_yaml(
             model_spec["capabilities"] = capabilities[name]
         if operations and name in operations:
             model_spec["operations"] = operations[name]
+        if typical_ttft and vendor.spec.ttft_ms > 0:
+            model_spec["typical_ttft_ms"] = vendor.spec.ttft_ms
         provider = _provider(name, vendor)
         if limits and name in limits:
             provider["limits"] = dict(limits[name])
