@@ -51,10 +51,11 @@ def fleet(tmp_path: Path) -> FleetFactory:
         store: Store | None = None,
         limits: Mapping[str, Mapping[str, int]] | None = None,
         operations: Mapping[str, list[str]] | None = None,
-        typical_ttft: bool = False,
         env: Mapping[str, str] | None = None,
         **settings: object,
     ) -> AsyncIterator[Fleet]:
+        # typical_ttft=True: each vendor publishes its TTFT (a providers.yaml option, not a setting)
+        typical_ttft = bool(settings.pop("typical_ttft", False))
         async with run_sim(SimConfig(vendors=dict(specs))) as vendors:
             providers_file = tmp_path / "providers.yaml"
             sim_prices = {n: SimPrice(*p) for n, p in prices.items()}
