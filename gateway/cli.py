@@ -9,15 +9,17 @@ import os
 import shutil
 import sys
 import tempfile
+from collections.abc import Mapping
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import orjson
 import typer
 
 from gateway import logs
 from gateway.config.loader import load_config
+from gateway.config.runtime import Config
 from gateway.config.yamlsrc import ConfigError
 from gateway.ledger import commands as ledger_commands
 from gateway.ledger.database import LedgerConfigError
@@ -44,7 +46,7 @@ def _configure_logging(level: str, fmt: str = "text") -> None:
     logs.configure(level, fmt)
 
 
-def _fail(exc: ConfigError) -> None:
+def _fail(exc: ConfigError) -> NoReturn:
     for problem in exc.problems:
         typer.secho(str(problem), fg=typer.colors.RED, err=True)
     raise typer.Exit(2)
@@ -147,6 +149,18 @@ def serve(
         shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
+def _load_or_exit(settings: Settings, env: Mapping[str, str], output: str) -> Config:
+    """The config, or every problem as file:line (a JSON object with `--format json`), exit 2."""
+    try:
+        return load_config(settings.providers, settings.policies, env)
+    except ConfigError as exc:
+        if output == "json":
+            problems = [asdict(p) for p in exc.problems]
+            typer.echo(orjson.dumps({"ok": False, "problems": problems}).decode())
+            raise typer.Exit(2) from None
+        _fail(exc)
+
+
 @app.command()
 def check(
     providers: ProvidersOpt = None,
@@ -155,14 +169,7 @@ def check(
 ) -> None:
     """Validate providers.yaml and policies/; print every problem as file:line."""
     settings = _settings(providers=providers, policies=policies)
-    try:
-        config = load_config(settings.providers, settings.policies, os.environ)
-    except ConfigError as exc:
-        if output == "json":
-            problems = [asdict(p) for p in exc.problems]
-            typer.echo(orjson.dumps({"ok": False, "problems": problems}).decode())
-            raise typer.Exit(2) from None
-        _fail(exc)
+    config = _load_or_exit(settings, os.environ, output)
     summary = {
         "ok": True,
         "version": config.version,
@@ -189,13 +196,10 @@ def models(
     from gateway.ledger import catalog
 
     settings = _settings(providers=providers, policies=policies)
-    try:
-        # Every declared model is listed, also those of providers whose key is unset here
-        # (marked unavailable): no request is made, so no key is needed to price them.
-        live = load_config(settings.providers, settings.policies, os.environ)
-        config = load_config(settings.providers, settings.policies, catalog.AnyKeyEnv(os.environ))
-    except ConfigError as exc:
-        _fail(exc)
+    live = _load_or_exit(settings, os.environ, output)
+    # Every declared model is listed, also those of providers whose key is unset here (marked
+    # unavailable): no request is made, so no key is needed to price them.
+    config = _load_or_exit(settings, catalog.AnyKeyEnv(os.environ), output)
     rows = list(catalog.candidates(config, live.unavailable))
     if output == "json":
         typer.echo(orjson.dumps({"models": [r.as_json() for r in rows]}).decode())
