@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import orjson
+import respx
 from sqlalchemy import select
 
 from gateway.ledger.database import create_engine, parse_database_url
@@ -140,3 +141,17 @@ async def tool_round_trip(
     assert second.status_code == 200, second.text
     result: dict[str, Any] = tool_call
     return result
+
+
+class SentWithBearer:
+    """`sent(route, i)`: the JSON body of the route's i-th request, asserting it carried this
+    bearer token (the key the provider was given, never another)."""
+
+    def __init__(self, token: str) -> None:
+        self.token = token
+
+    def __call__(self, route_: respx.Route, i: int = 0) -> dict[str, Any]:
+        request = route_.calls[i].request
+        assert request.headers["authorization"] == f"Bearer {self.token}"
+        body: dict[str, Any] = orjson.loads(request.content)
+        return body

@@ -8,7 +8,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
 import respx
 
@@ -17,6 +16,7 @@ from tests.upstream.litellm.harness import (
     BACKUP_REPLY,
     BACKUP_URL,
     CHAT,
+    SentWithBearer,
     cost,
     gateway,
     route,
@@ -67,11 +67,7 @@ TOOL_REPLY = {
 }
 
 
-def sent(route_: respx.Route, i: int = 0) -> dict[str, Any]:
-    request = route_.calls[i].request
-    assert request.headers["authorization"] == "Bearer co-test-key-0123456789"
-    body: dict[str, Any] = orjson.loads(request.content)
-    return body
+sent = SentWithBearer("co-test-key-0123456789")
 
 
 async def test_chat_with_our_key_and_cohere_token_counts_in_the_ledger(tmp_path: Path) -> None:

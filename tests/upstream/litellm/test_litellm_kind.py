@@ -17,6 +17,7 @@ from tests.upstream.litellm.harness import (
     BACKUP_URL,
     CHAT,
     SSE,
+    SentWithBearer,
     cost,
     gateway,
     route,
@@ -64,11 +65,7 @@ TOOL_REPLY = completion(
 )
 
 
-def sent(route_: respx.Route, i: int = 0) -> dict[str, Any]:
-    request = route_.calls[i].request
-    assert request.headers["authorization"] == "Bearer mistral-test-key-0123456789"
-    body: dict[str, Any] = orjson.loads(request.content)
-    return body
+sent = SentWithBearer("mistral-test-key-0123456789")
 
 
 async def test_chat(tmp_path: Path) -> None:

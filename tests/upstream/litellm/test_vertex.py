@@ -24,6 +24,7 @@ from tests.upstream.litellm.harness import (
     BACKUP_REPLY,
     BACKUP_URL,
     CHAT,
+    SentWithBearer,
     cost,
     gateway,
     route,
@@ -130,11 +131,7 @@ def provider(tmp_path: Path) -> str:
     return PROVIDER.format(creds=tmp_path / "sa.json")
 
 
-def sent(route_: respx.Route, i: int = 0) -> dict[str, Any]:
-    request = route_.calls[i].request
-    assert request.headers["authorization"] == f"Bearer {ACCESS_TOKEN}"
-    body: dict[str, Any] = orjson.loads(request.content)
-    return body
+sent = SentWithBearer(ACCESS_TOKEN)
 
 
 async def test_chat_signs_in_with_the_service_account_and_bills_cache_and_thinking(
