@@ -10,7 +10,7 @@ from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
-from gateway.config.runtime import Config, Route
+from gateway.config.runtime import Config, Deployment, Route
 from gateway.core.estimators import Stats, to_stats
 from gateway.core.operation import Operation
 from gateway.core.usage import Usage
@@ -34,6 +34,7 @@ from gateway.routing.request import GatewayRequest, Served
 from gateway.routing.run import Run, Timing
 from gateway.routing.scoring import Draws, Excluded, Ranking, rank
 from gateway.routing.tokens import TokenCounter
+from gateway.state.quota import Denied, Grant
 from gateway.state.store import Store
 from gateway.state.tenant_limits import TenantDenied, TenantGrant
 from gateway.telemetry.observer import Observer
@@ -150,8 +151,9 @@ class Router:
                 ((e.deployment.id, e.reason) for e in ranking.excluded),
             )
             tokens = await self.reserve_tokens(req, route)
-            tenant = await self._reserve_tenant(req, route, ranking)
+            tenant, first = await self._reserve_tenant(req, route, ranking, tokens)
             run = Run(req, route, ranking, self._upstreams, tokens, tenant=tenant, trace=trace)
+            run.first = first
             served = await walk(self._attempts, self._store, run, sleep=self._sleep)
         except GatewayError as exc:
             self.settle_tenant(tenant, Usage(), None)  # nothing was used
@@ -170,21 +172,28 @@ class Router:
         return served
 
     async def _reserve_tenant(
-        self, req: GatewayRequest, route: Route, ranking: Ranking
-    ) -> TenantGrant | None:
+        self, req: GatewayRequest, route: Route, ranking: Ranking, tokens: int
+    ) -> tuple[TenantGrant | None, tuple[Deployment, Grant | Denied] | None]:
         """The caller's key and team limits, all levels at once, for the request's expected
-        tokens and cost (the route's typical output, not max_tokens' worst case)."""
+        tokens and cost (the route's typical output, not max_tokens' worst case); with them,
+        in the same round trip, the best candidate's reservation (walk's first)."""
         allowances = req.caller.allowances
         if not allowances:
-            return None
+            return None, None
         prompt = req.demand.prompt_tokens
         output = self._outputs.expected(route.name) if req.operation.generates else 0
         best = ranking.ranked[0].deployment if ranking.ranked else None
         usd = cost_usd(best, Usage(prompt, output)) if best is not None else None
-        result = await self._tenants.reserve(allowances, prompt + output, usd or Decimal(0))
+        asked = self._tenants.reserve(allowances, prompt + output, usd or Decimal(0))
+        first: tuple[Deployment, Grant | Denied] | None = None
+        if best is None:
+            result = await asked
+        else:
+            result, grant = await self._store.reserve_for(asked, best, tokens)
+            first = (best, grant) if grant is not None else None
         if isinstance(result, TenantDenied):
             raise tenant_refusal(result)
-        return result
+        return result, first
 
     def settle_tenant(self, grant: TenantGrant | None, usage: Usage, cost: Decimal | None) -> None:
         """The reservation corrected to what the request used, off the client's path."""

@@ -12,7 +12,7 @@ from gateway.config.runtime import Deployment, Route
 from gateway.errors import UpstreamError, UpstreamStatusError
 from gateway.routing.request import GatewayRequest
 from gateway.routing.scoring import Ranking
-from gateway.state.quota import Denied
+from gateway.state.quota import Denied, Grant
 from gateway.state.tenant_limits import TenantGrant
 from gateway.telemetry.tracing import NO_TRACE, RequestTrace
 from gateway.upstream.base import Upstream
@@ -41,6 +41,13 @@ class Run:
     upstream_s: float = 0.0  # time spent on failed attempts
     tenant: TenantGrant | None = None  # the caller's key and team reservation, settled at the end
     trace: RequestTrace = NO_TRACE
+    # The first candidate's reservation, made with the caller's (one round trip), for walk.
+    first: tuple[Deployment, Grant | Denied] | None = None
+
+    def reserved(self, dep: Deployment) -> Grant | Denied | None:
+        """The reservation made for `dep` with the caller's, if any (taken once)."""
+        first, self.first = self.first, None
+        return first[1] if first is not None and first[0] is dep else None
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.req.received

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import os
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Iterable, Mapping
 from dataclasses import replace
 
 from gateway.config.runtime import Deployment
@@ -15,7 +15,12 @@ from gateway.core.estimators import Estimate, Outcome, apply
 from gateway.core.jitter import jitter
 from gateway.core.pool_sharing import PoolShare
 from gateway.state.quota import WINDOW_MS, Denied, Grant, LocalQuota
-from gateway.state.tenant_limits import MemoryTenantLimits, TenantLimits
+from gateway.state.tenant_limits import (
+    MemoryTenantLimits,
+    TenantDenied,
+    TenantGrant,
+    TenantLimits,
+)
 
 REFRESH_S = 0.25
 
@@ -37,6 +42,14 @@ class MemoryStore:
         if isinstance(result, Denied):
             self._refresh_one(dep)  # let the scorer see it is full at once
         return result
+
+    async def reserve_for(
+        self, tenant: Awaitable[TenantGrant | TenantDenied], dep: Deployment, tokens: int
+    ) -> tuple[TenantGrant | TenantDenied, Grant | Denied | None]:
+        allowed = await tenant  # (no round trips to save: the caller's first, as ever)
+        if isinstance(allowed, TenantDenied):
+            return allowed, None
+        return allowed, await self.reserve(dep, tokens)
 
     async def settle(self, grant: Grant, outcome: Outcome, tokens_used: int) -> None:
         self._quota.settle(grant, tokens_used)

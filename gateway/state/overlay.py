@@ -7,7 +7,7 @@ other method is the wrapped Store's.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Awaitable, Iterable, Iterator, Mapping
 from typing import Protocol
 
 from gateway.config.runtime import Deployment
@@ -15,7 +15,7 @@ from gateway.core.estimators import Estimate, Outcome
 from gateway.core.pool_sharing import PoolShare
 from gateway.state.quota import Denied, Grant
 from gateway.state.store import Store
-from gateway.state.tenant_limits import TenantLimits
+from gateway.state.tenant_limits import TenantDenied, TenantGrant, TenantLimits
 
 
 class Signals(Protocol):
@@ -57,6 +57,11 @@ class OverlayStore:
 
     async def reserve(self, dep: Deployment, tokens: int) -> Grant | Denied:
         return await self.inner.reserve(dep, tokens)
+
+    async def reserve_for(
+        self, tenant: Awaitable[TenantGrant | TenantDenied], dep: Deployment, tokens: int
+    ) -> tuple[TenantGrant | TenantDenied, Grant | Denied | None]:
+        return await self.inner.reserve_for(tenant, dep, tokens)
 
     async def settle(self, grant: Grant, outcome: Outcome, tokens_used: int) -> None:
         await self.inner.settle(grant, outcome, tokens_used)

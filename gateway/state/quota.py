@@ -151,6 +151,15 @@ class LocalQuota:
                 win.tokens += tokens_used - win.tokens_of[grant.resid]
                 win.tokens_of[grant.resid] = tokens_used
 
+    def release(self, grant: Grant) -> None:
+        """Undo a reservation never used, as if it had not been made (its window entry too)."""
+        for scope in grant.scopes:
+            win = self._window(grant.provider, scope)
+            win.in_flight.discard(grant.resid)
+            if grant.resid in win.tokens_of:
+                win.tokens -= win.tokens_of.pop(grant.resid)
+                win.entries = deque(e for e in win.entries if e[1] != grant.resid)
+
     def usage(self, dep: Deployment, now_ms: int) -> tuple[float, int]:
         """(headroom over every scope, in-flight on this deployment)."""
         free, in_flight = 1.0, 0

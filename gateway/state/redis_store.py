@@ -1,6 +1,8 @@
 """Shared Store on Redis: atomic quota by Lua scripts, estimates merged across gateway replicas.
 
-Per request: one EVALSHA to reserve, one to settle. Everything else (reading headroom and
+Per request: one EVALSHA to reserve, one to settle (on a single Redis through one auto-pipelined
+connection, scripts.py and resp_pipe.py: the caller's reservation and the deployment's go out in one
+write, as do the settles of every request finishing together). Everything else (reading headroom and
 in-flight, publishing this replica's latency estimates, renewing in-flight leases) runs in a
 background loop. If Redis goes away, routing goes on from local state with this replica's share
 of each quota, and the store reconnects by itself.
@@ -14,9 +16,8 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Coroutine, Iterable, Mapping
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -40,10 +41,16 @@ from gateway.state.quota import (
     usable,
 )
 from gateway.state.redis_reply import as_text
-from gateway.state.tenant_limits import RedisTenantLimits, TenantLimits
+from gateway.state.scripts import ScriptRunner, lua, runner_for
+from gateway.state.tenant_limits import (
+    RedisTenantLimits,
+    TenantDenied,
+    TenantGrant,
+    TenantLimits,
+)
 
 log = logging.getLogger("gateway.state")
-_LUA = Path(__file__).with_name("lua")
+_RESERVE, _SETTLE, _RELEASE, _RENEW = (lua(n) for n in ("reserve", "settle", "release", "renew"))
 REPLICA_TTL_S = 10.0  # a replica that stopped publishing is gone from the merged view
 RENEW_EVERY_S = 5.0
 CLOSE_TIMEOUT_S = 2.0
@@ -73,16 +80,20 @@ class RedisStore:
         refresh_s: float = 0.25,
         window_ms: int = WINDOW_MS,
         budget_fail_closed: bool = False,
+        scripts: ScriptRunner | None = None,  # default: the pipeline to a single Redis
     ) -> None:
         self.client = client
         self.window_ms = window_ms
         self.prefix = prefix
         self.replica_id = uuid.uuid4().hex[:12]
         self._refresh_s = refresh_s
-        self._reserve = client.register_script((_LUA / "reserve.lua").read_text())
-        self._settle = client.register_script((_LUA / "settle.lua").read_text())
-        self._tenants = RedisTenantLimits(client, prefix=prefix, fail_closed=budget_fail_closed)
-        self._renew = client.register_script((_LUA / "renew.lua").read_text())
+        # The request path's scripts (reserve, settle, the caller's): one pipeline for all.
+        self.scripts = scripts if scripts is not None else runner_for(client)
+        self._tenants = RedisTenantLimits(
+            client, prefix=prefix, fail_closed=budget_fail_closed, runner=self.scripts
+        )
+        self._renew = client.register_script(_RENEW.source)
+        self._releases: set[asyncio.Task[None]] = set()
         self._deployments: dict[str, Deployment] = {}
         self._local: dict[str, Estimate] = {}  # this replica's own estimates
         self._remote: dict[str, dict[str, Estimate]] = {}  # other replicas', by replica id
@@ -100,14 +111,23 @@ class RedisStore:
     def snapshot(self) -> Mapping[str, Estimate]:
         return self._view
 
-    async def reserve(self, dep: Deployment, tokens: int) -> Grant | Denied:
+    def reserve(self, dep: Deployment, tokens: int) -> Coroutine[Any, Any, Grant | Denied]:
+        """Sent now (with the pipeline, in the same write as whatever else is asked in this
+        loop iteration), answered when awaited."""
         resid = os.urandom(12).hex()
-        if self._degraded_since is None:
-            args: list[Any] = [resid, tokens, self.window_ms, LEASE_MS]
-            for lim in map(usable, dep.limits):
-                args += [lim.rpm or 0, lim.tpm or 0, lim.max_concurrency or 0]
+        if self._degraded_since is not None:
+            return self._answer(None, dep, tokens, resid)
+        args: list[Any] = [resid, tokens, self.window_ms, LEASE_MS]
+        for lim in map(usable, dep.limits):
+            args += [lim.rpm or 0, lim.tpm or 0, lim.max_concurrency or 0]
+        return self._answer(self.scripts.run(_RESERVE, self._keys(dep), args), dep, tokens, resid)
+
+    async def _answer(
+        self, sent: Awaitable[Any] | None, dep: Deployment, tokens: int, resid: str
+    ) -> Grant | Denied:
+        if sent is not None:
             try:
-                result = await self._reserve(keys=self._keys(dep), args=args)
+                result = await sent
             except RedisError as exc:
                 self._degrade(exc)
             else:
@@ -119,6 +139,39 @@ class RedisStore:
                 limit, index, retry_ms = as_text(result[1]), int(result[2]), int(result[3])
                 return Denied(dep.id, limit, dep.limits[index].scope, max(retry_ms, 1) / 1000)
         return self._fallback.reserve(dep, tokens, resid, int(time.time() * 1000))
+
+    async def reserve_for(
+        self, tenant: Awaitable[TenantGrant | TenantDenied], dep: Deployment, tokens: int
+    ) -> tuple[TenantGrant | TenantDenied, Grant | Denied | None]:
+        if not self.scripts.eager:  # (redis-py: one after the other, as each is awaited)
+            allowed = await tenant
+            if isinstance(allowed, TenantDenied):
+                return allowed, None
+            return allowed, await self.reserve(dep, tokens)
+        asked = self.reserve(dep, tokens)  # in the caller's reservation's write
+        allowed = await tenant
+        if isinstance(allowed, TenantDenied):  # undone off the client's path
+            task = asyncio.create_task(self._release(asked))
+            self._releases.add(task)
+            task.add_done_callback(self._releases.discard)
+            return allowed, None
+        return allowed, await asked
+
+    async def _release(self, asked: Awaitable[Grant | Denied]) -> None:
+        """Give back a reservation never used: no outcome to fold in, its window entry gone."""
+        grant = await asked
+        if not isinstance(grant, Grant):
+            return
+        self._in_flight.pop(grant.resid, None)
+        if grant.local:
+            self._fallback.release(grant)
+            return
+        if self._degraded_since is None:
+            keys = self._scope_keys(grant.provider, grant.scopes)
+            try:
+                await self.scripts.run(_RELEASE, keys, [grant.resid, grant.tokens])
+            except RedisError as exc:
+                self._degrade(exc)
 
     async def settle(self, grant: Grant, outcome: Outcome, tokens_used: int) -> None:
         est = apply(self._local.get(outcome.deployment_id) or Estimate(), outcome)
@@ -133,7 +186,7 @@ class RedisStore:
             return  # its lease expires by itself
         args: list[str | int] = [grant.resid, grant.at_ms, grant.tokens, tokens_used]
         try:
-            await self._settle(keys=self._keys(dep), args=args)
+            await self.scripts.run(_SETTLE, self._keys(dep), args)
         except RedisError as exc:
             self._degrade(exc)
 
@@ -168,6 +221,8 @@ class RedisStore:
             await asyncio.wait_for(
                 self.client.hdel(self._est_key, self.replica_id), CLOSE_TIMEOUT_S
             )
+        with contextlib.suppress(RedisError, TimeoutError):
+            await asyncio.wait_for(self.scripts.close(), CLOSE_TIMEOUT_S)
         with contextlib.suppress(RedisError, TimeoutError):
             await asyncio.wait_for(self.client.aclose(), CLOSE_TIMEOUT_S)
 
@@ -283,10 +338,13 @@ class RedisStore:
         return f"{self.prefix}estimates"
 
     def _keys(self, dep: Deployment) -> list[str]:
-        base = f"{self.prefix}{{{dep.provider}}}"
+        return self._scope_keys(dep.provider, [lim.scope for lim in dep.limits])
+
+    def _scope_keys(self, provider: str, scopes: Iterable[str]) -> list[str]:
+        base = f"{self.prefix}{{{provider}}}"
         keys: list[str] = []
-        for lim in dep.limits:
-            keys += [f"{base}:w:{lim.scope}", f"{base}:t:{lim.scope}", f"{base}:c:{lim.scope}"]
+        for scope in scopes:
+            keys += [f"{base}:w:{scope}", f"{base}:t:{scope}", f"{base}:c:{scope}"]
         return keys
 
     def _lease_keys(self, grant: Grant) -> list[str]:

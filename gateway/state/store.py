@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Iterable, Mapping
 from typing import Protocol
 
 from gateway.config.runtime import Deployment
 from gateway.core.estimators import Estimate, Outcome
 from gateway.core.pool_sharing import PoolShare
 from gateway.state.quota import Denied, Grant
-from gateway.state.tenant_limits import TenantLimits
+from gateway.state.tenant_limits import TenantDenied, TenantGrant, TenantLimits
 
 
 class Store(Protocol):
     """Implementations: memory_store.MemoryStore (one process), redis_store.RedisStore (shared).
 
-    Per request: one reserve() (one Redis round trip) and one settle() (one more).
+    Per request: one reserve() (one Redis round trip, the caller's limits and budget in it when
+    it has some: reserve_for()) and one settle() (one more, off the client's path).
     """
 
     def snapshot(self) -> Mapping[str, Estimate]:
@@ -24,6 +25,14 @@ class Store(Protocol):
 
     async def reserve(self, dep: Deployment, tokens: int) -> Grant | Denied:
         """Atomically check every limit of the deployment and take a slot, or say which is full."""
+        ...
+
+    async def reserve_for(
+        self, tenant: Awaitable[TenantGrant | TenantDenied], dep: Deployment, tokens: int
+    ) -> tuple[TenantGrant | TenantDenied, Grant | Denied | None]:
+        """The caller's reservation (`tenant_limits().reserve(...)`, not awaited yet) and then
+        the deployment's, in one round trip where the store can. The deployment's is None when
+        the caller's was refused (any slot it took is given back, off the client's path)."""
         ...
 
     async def settle(self, grant: Grant, outcome: Outcome, tokens_used: int) -> None:

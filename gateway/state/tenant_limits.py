@@ -4,7 +4,9 @@ level of the caller together: all or nothing), one settle after (the real tokens
 
 Two implementations, one contract: in memory (one process) and Redis (every replica; one Lua
 script per reserve and per settle, the caller's keys hash-tagged by team so the script runs on
-Redis Cluster too). Windows are two-bucket approximations of a sliding minute.
+Redis Cluster too; the reserve is sent when asked, before it is awaited, so the deployment's
+reservation can go out in the same write: RedisStore.reserve_for). Windows are two-bucket
+approximations of a sliding minute.
 """
 
 from __future__ import annotations
@@ -13,14 +15,14 @@ import contextlib
 import functools
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from gateway.core.caller import Allowance
+from gateway.state.scripts import ScriptRunner, lua, runner_for
 
 if TYPE_CHECKING:  # redis is imported only by a gateway that uses it (start-up time)
     from redis.asyncio import Redis, RedisCluster
@@ -28,7 +30,7 @@ if TYPE_CHECKING:  # redis is imported only by a gateway that uses it (start-up 
 log = logging.getLogger("gateway.tenancy")
 PRUNE_AT = 10_000
 MICRO = Decimal(1_000_000)  # budgets are counted in micro-dollars (integers in Redis)
-_LUA = Path(__file__).with_name("lua")
+_RESERVE, _SETTLE = lua("tenant_reserve"), lua("tenant_settle")
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,6 +211,7 @@ class RedisTenantLimits:
         clock: Any = time.time,
         fail_closed: bool = False,
         seeder: Seeder | None = None,
+        runner: ScriptRunner | None = None,  # the store's (one pipeline for all its scripts)
     ) -> None:
         from redis.exceptions import RedisError
 
@@ -219,8 +222,8 @@ class RedisTenantLimits:
         self._fail_closed = fail_closed
         self.seeder = seeder  # set by the app once the ledger is open; None: start from 0
         self._down = False
-        self._reserve = client.register_script((_LUA / "tenant_reserve.lua").read_text())
-        self._settle = client.register_script((_LUA / "tenant_settle.lua").read_text())
+        self._scripts = runner if runner is not None else runner_for(client)
+        self._own_runner = runner is None
 
     def _keys(
         self, grant_or: tuple[Allowance, ...], minute: int, day: str, month: str
@@ -238,9 +241,10 @@ class RedisTenantLimits:
             ]
         return keys
 
-    async def reserve(
+    def reserve(
         self, allowances: Sequence[Allowance], tokens: int, usd: Decimal
-    ) -> TenantGrant | TenantDenied:
+    ) -> Coroutine[Any, Any, TenantGrant | TenantDenied]:
+        """Sent now, answered when awaited."""
         now = self._clock()
         minute, day, month, into = _periods(now)
         micro = _micro(usd)
@@ -248,11 +252,18 @@ class RedisTenantLimits:
         for a in allowances:
             args += [_cap(a.rpm), _cap(a.tpm), _cap_usd(a.usd_day), _cap_usd(a.usd_month)]
         keys = self._keys(tuple(allowances), minute, day, month)
+        grant = TenantGrant(tuple(allowances), tokens, micro, minute, day, month)
+        return self._answer(self._scripts.run(_RESERVE, keys, args), grant, keys, args, now)
+
+    async def _answer(
+        self, sent: Awaitable[Any], grant: TenantGrant, keys: list[str], args: list[Any], now: float
+    ) -> TenantGrant | TenantDenied:
+        allowances = grant.allowances
         try:
-            result = await self._reserve(keys=keys, args=args)
+            result = await sent
             if int(result[0]) == 2:  # a budget's counter is missing: rebuilt, then asked again
                 await self._seed(allowances[int(result[1])], keys, int(result[1]), now)
-                result = await self._reserve(keys=keys, args=args)
+                result = await self._scripts.run(_RESERVE, keys, args)
         except self._errors as exc:
             if not self._down:
                 what = "refusing requests" if self._fail_closed else "not enforced"
@@ -260,14 +271,17 @@ class RedisTenantLimits:
             self._down = True
             if self._fail_closed:
                 return TenantDenied(allowances[0].scope, "unavailable", 1.0)
-            return TenantGrant(
-                (), tokens, micro, minute, day, month
-            )  # unchecked: nothing to settle
+            return replace(grant, allowances=())  # unchecked: nothing to settle
         self._down = False
         if int(result[0]) == 0:
             index, limit = int(result[1]), _LIMITS[int(result[2])]
             return TenantDenied(allowances[index].scope, limit, _retry(limit, now))
-        return TenantGrant(tuple(allowances), tokens, micro, minute, day, month)
+        return grant
+
+    async def close(self) -> None:
+        """Close the connection it opened (none when it shares its store's)."""
+        if self._own_runner:
+            await self._scripts.close()
 
     async def _seed(self, allowance: Allowance, keys: list[str], index: int, now: float) -> None:
         """The day's and month's counters from the ledger (0 without one); SET NX, so a replica
@@ -302,8 +316,8 @@ class RedisTenantLimits:
             return
         keys = self._keys(grant.allowances, grant.minute, grant.day, grant.month)
         with contextlib.suppress(*self._errors):  # (the reservation expires with its window)
-            await self._settle(
-                keys=keys, args=[tokens - grant.tokens, _micro(usd) - grant.micro_usd]
+            await self._scripts.run(
+                _SETTLE, keys, [tokens - grant.tokens, _micro(usd) - grant.micro_usd]
             )
 
 

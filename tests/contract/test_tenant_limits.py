@@ -39,9 +39,11 @@ async def limits(request: pytest.FixtureRequest) -> AsyncIterator[tuple[TenantLi
         return
     client = Redis.from_url(REDIS_URL)  # no Redis: this fails here, loudly
     prefix = f"test-tenant-{uuid.uuid4().hex[:8]}:"
+    lim = RedisTenantLimits(client, prefix=prefix, clock=clock)
     try:
-        yield RedisTenantLimits(client, prefix=prefix, clock=clock), clock
+        yield lim, clock
     finally:
+        await lim.close()
         keys = [k async for k in client.scan_iter(match=f"{prefix}*")]
         if keys:
             await client.delete(*keys)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -17,6 +18,8 @@ from gateway.core.estimators import Outcome
 from gateway.sim import VendorSpec
 from gateway.state.quota import Grant
 from gateway.state.redis_store import RedisStore
+from gateway.state.resp_pipe import RespPipe
+from gateway.state.scripts import PipeRunner, lua
 from tests.conftest import FleetFactory
 from tests.contract.test_store_contract import REDIS_URL, dep, drop_prefix
 from tests.redis_servers import private_redis, start_redis, stop
@@ -75,24 +78,94 @@ class CountingConnection(Connection):
         await super().send_packed_command(command, check_health)  # type: ignore[arg-type]
 
 
-async def test_a_request_costs_two_round_trips(fleet: FleetFactory, prefix: str) -> None:
+class RecordingPipe(RespPipe):
+    """The request path's pipeline, keeping what each socket write carried."""
+
+    def __init__(self) -> None:
+        super().__init__("127.0.0.1", 6379, timeout=2.0)
+        self.batches: list[bytes] = []
+
+    def _flush(self) -> None:
+        if self._proto is not None and self._buffer:
+            self.batches.append(b"".join(self._buffer))
+        super()._flush()
+
+    def scripts(self, since: int) -> list[list[str]]:
+        """The request path's scripts in each write since `since`, by name."""
+        shas = {lua(n).sha.encode(): n for n in SCRIPTS}
+        return [
+            [shas[sha] for sha in re.findall(rb"\b[0-9a-f]{40}\b", batch) if sha in shas]
+            for batch in self.batches[since:]
+        ]
+
+
+SCRIPTS = ("reserve", "settle", "release", "tenant_reserve", "tenant_settle")
+
+
+@pytest.fixture
+async def counted(prefix: str) -> AsyncIterator[tuple[RedisStore, RecordingPipe]]:
+    """A store whose redis-py writes are counted and whose pipeline is recorded."""
     pool = ConnectionPool.from_url(REDIS_URL, connection_class=CountingConnection)
-    store = RedisStore(Redis(connection_pool=pool), prefix=prefix, refresh_s=3600)  # no refresh
+    pipe = RecordingPipe()
+    store = RedisStore(
+        Redis(connection_pool=pool), prefix=prefix, refresh_s=3600, scripts=PipeRunner(pipe)
+    )  # (no background refresh during the test)
+    yield store, pipe
+    await pool.aclose()
+
+
+async def _settled(pipe: RecordingPipe, since: int, scripts: int) -> list[list[str]]:
+    for _ in range(100):  # settles run just after the reply is sent
+        if sum(map(len, pipe.scripts(since))) >= scripts:
+            break
+        await asyncio.sleep(0.02)
+    return pipe.scripts(since)
+
+
+async def test_a_request_costs_two_round_trips(
+    fleet: FleetFactory, counted: tuple[RedisStore, RecordingPipe]
+) -> None:
+    store, pipe = counted
     async with (
         fleet({"a": FAST}, {"a": (0.1, 0.1)}, store=store) as f,
         httpx.AsyncClient(base_url=f.url) as http,
     ):
         body = {"model": "m", "messages": MSG}
-        assert (
-            await http.post("/v1/chat/completions", json=body)
-        ).status_code == 200  # loads scripts
-        before = CountingConnection.sent
+        assert (await http.post("/v1/chat/completions", json=body)).status_code == 200
+        await _settled(pipe, 0, 2)
+        before, sent = len(pipe.batches), CountingConnection.sent
         for stream in (False, True, False, True):
             r = await http.post("/v1/chat/completions", json={**body, "stream": stream})
             assert r.status_code == 200
-        await asyncio.sleep(0.2)  # settles run just after the reply is sent
-        assert CountingConnection.sent - before == 4 * 2  # reserve + settle, nothing else
-    await pool.aclose()
+        writes = await _settled(pipe, before, 8)
+        assert sorted(n for w in writes for n in w) == ["reserve"] * 4 + ["settle"] * 4
+        assert len(writes) <= 8  # (one each, or fewer when a settle meets the next reserve)
+        assert CountingConnection.sent == sent  # nothing through redis-py on the request path
+
+
+async def test_a_budgeted_request_reserves_in_one_round_trip(
+    fleet: FleetFactory, counted: tuple[RedisStore, RecordingPipe]
+) -> None:
+    store, pipe = counted
+    admin = {"authorization": "Bearer mk-one-trip"}
+    async with (
+        fleet({"a": FAST}, {"a": (0.1, 0.1)}, store=store, master_key="mk-one-trip") as f,
+        httpx.AsyncClient(base_url=f.url) as http,
+    ):
+        team = {"name": "t", "budget_usd_day": "1000", "rpm": 1000}
+        assert (await http.post("/admin/teams", json=team, headers=admin)).status_code == 201
+        r = await http.post("/admin/keys", json={"team": "t"}, headers=admin)
+        user = {"authorization": f"Bearer {r.json()['key']}"}
+        body = {"model": "m", "messages": MSG}
+        chat = "/v1/chat/completions"
+        assert (await http.post(chat, json=body, headers=user)).status_code == 200  # (seeds)
+        await _settled(pipe, 0, 4)
+        before = len(pipe.batches)
+        assert (await http.post(chat, json=body, headers=user)).status_code == 200
+        writes = await _settled(pipe, before, 4)
+        assert writes[0] == ["tenant_reserve", "reserve"]  # one write, one read, then the vendor
+        assert sorted(n for w in writes[1:] for n in w) == ["settle", "tenant_settle"]
+        assert len(writes) <= 3  # (the two settles together when they meet)
 
 
 async def test_redis_outage_loses_no_request_and_recovery_is_automatic(fleet: FleetFactory) -> None:
