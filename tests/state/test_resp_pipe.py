@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import redis
+import uvloop
 from redis.asyncio import Redis
 
 from gateway.state.resp_pipe import RespPipe, pack
@@ -143,3 +144,17 @@ async def test_password_and_database_come_from_the_client() -> None:
         finally:
             await runner.close()
             await client.aclose()
+
+
+def test_on_uvloop_as_the_gateway_serves() -> None:
+    async def scenario() -> tuple[object, list[object], int]:
+        pipe = RespPipe("127.0.0.1", 6379, timeout=2.0)
+        try:
+            first = await pipe.call(pack("PING"))
+            before = pipe.writes
+            echoed = await asyncio.gather(*(pipe.call(pack("ECHO", str(i))) for i in range(5)))
+            return first, echoed, pipe.writes - before
+        finally:
+            await pipe.close()
+
+    assert uvloop.run(scenario()) == (b"PONG", [str(i).encode() for i in range(5)], 1)
