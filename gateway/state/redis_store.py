@@ -149,13 +149,21 @@ class RedisStore:
                 return allowed, None
             return allowed, await self.reserve(dep, tokens)
         asked = self.reserve(dep, tokens)  # in the caller's reservation's write
-        allowed = await tenant
-        if isinstance(allowed, TenantDenied):  # undone off the client's path
-            task = asyncio.create_task(self._release(asked))
-            self._releases.add(task)
-            task.add_done_callback(self._releases.discard)
+        try:
+            allowed = await tenant
+        except BaseException:  # (the client left, say): the slot is not kept meanwhile
+            self._give_back(asked)
+            raise
+        if isinstance(allowed, TenantDenied):
+            self._give_back(asked)
             return allowed, None
         return allowed, await asked
+
+    def _give_back(self, asked: Awaitable[Grant | Denied]) -> None:
+        """Release a reservation never used, off the client's path."""
+        task = asyncio.create_task(self._release(asked))
+        self._releases.add(task)  # (a reference, or the task could be collected mid-flight)
+        task.add_done_callback(self._releases.discard)
 
     async def _release(self, asked: Awaitable[Grant | Denied]) -> None:
         """Give back a reservation never used: no outcome to fold in, its window entry gone."""

@@ -93,3 +93,20 @@ async def test_a_refused_callers_slot_is_given_back_in_redis(store: RedisStore) 
 
 def _outcome(dep_id: str) -> Outcome:
     return Outcome(dep_id, "ok", time.time(), 100.0, ttft_ms=50.0, completion_tokens=5)
+
+
+async def test_a_client_that_leaves_meanwhile_holds_no_slot(store: RedisStore) -> None:
+    d = dep(m=ScopeLimit("m:m", max_concurrency=1))
+    never: asyncio.Future[TenantGrant] = asyncio.get_running_loop().create_future()
+    waiting = asyncio.create_task(store.reserve_for(never, d, 10))
+    await asyncio.sleep(0.1)  # the deployment's reservation is out, the caller's never answers
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    leases = f"{store.prefix}{{prov}}:c:m:m"
+    for _ in range(50):
+        if await store.client.zcard(leases) == 0:
+            break
+        await asyncio.sleep(0.02)
+    assert await store.client.zcard(leases) == 0
+    assert isinstance(await store.reserve(d, 10), Grant)
