@@ -107,10 +107,13 @@ class RespPipe:
         return future
 
     async def close(self) -> None:
-        if self._connecting is not None:
-            self._connecting.cancel()
+        connecting = self._connecting
+        if connecting is not None:
+            connecting.cancel()
             with contextlib.suppress(asyncio.CancelledError, RedisError):
-                await self._connecting
+                await connecting
+            if self._connecting is connecting:  # (cancelled before it began)
+                self._connecting = None
         self._abort(RedisConnectionError("Connection closed by the gateway"))
 
     # -- writing ---------------------------------------------------------------------------
@@ -151,11 +154,13 @@ class RespPipe:
                 loop.create_connection(lambda: _Protocol(self), self.host, self.port),
                 self._connect_timeout,
             )
-        except (OSError, TimeoutError) as exc:
+        except BaseException as exc:  # (cancelled too: closing; nothing may wait for it)
             self._connecting = None
             kind = RedisTimeoutError if isinstance(exc, TimeoutError) else RedisConnectionError
-            self._abort(kind(f"Error connecting to {self.host}:{self.port}: {exc}"))
-            return
+            self._abort(kind(f"Error connecting to {self.host}:{self.port}: {exc!r}"))
+            if isinstance(exc, OSError | TimeoutError):
+                return
+            raise
         self._connecting = None
         setup = []
         if self._auth:
@@ -191,6 +196,8 @@ class RespPipe:
             waiter = waiting.popleft()
             if isinstance(reply, RedisError):
                 self._refused(waiter, reply)
+                if proto is not self._proto:
+                    return  # (given up: a refused set-up)
             elif waiter.future is not None and not waiter.future.done():
                 waiter.future.set_result(reply)
 

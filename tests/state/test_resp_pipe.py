@@ -158,3 +158,15 @@ def test_on_uvloop_as_the_gateway_serves() -> None:
             await pipe.close()
 
     assert uvloop.run(scenario()) == (b"PONG", [str(i).encode() for i in range(5)], 1)
+
+
+async def test_closing_while_it_connects_fails_what_waits_and_it_can_connect_again() -> None:
+    pipe = RespPipe("127.0.0.1", 6379, timeout=2.0)
+    waiting = pipe.call(pack("PING"))  # connecting
+    await pipe.close()
+    with pytest.raises(redis.ConnectionError):
+        await waiting
+    try:
+        assert await pipe.call(pack("PING")) == b"PONG"
+    finally:
+        await pipe.close()
