@@ -8,9 +8,9 @@ import logging
 import os
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
-from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
@@ -31,7 +31,7 @@ from gateway.api.responses_request import parse_responses
 from gateway.api.state import AppState
 from gateway.config.loader import load_config
 from gateway.config.runtime import Config
-from gateway.ledger.database import create_engine, parse_database_url
+from gateway.ledger.database import LazyEngine, parse_database_url
 from gateway.ledger.factory import open_ledger, wants_migration
 from gateway.ledger.record import Ledger
 from gateway.reload import Reloader
@@ -47,9 +47,11 @@ from gateway.telemetry.observer import Observer
 from gateway.telemetry.tracing import tracer_from_env
 from gateway.tenancy.directory import KeyDirectory
 from gateway.tenancy.spend import ledger_seeder
-from gateway.tenancy.store import KeyStore
 from gateway.upstream.pool_scraper import PoolScraper
 from gateway.upstream.registry import build_upstreams
+
+if TYPE_CHECKING:
+    from gateway.tenancy.store import KeyStore
 
 log = logging.getLogger("gateway")
 
@@ -107,16 +109,16 @@ def create_app(
         pools.follow(lambda: reloader.upstreams)
         await pools.start()
         # The status page reads the ledger: through the key store's engine (same database),
-        # else one of its own; none when the ledger was handed in (no database of ours).
-        own_engine = ledger_engine(settings) if keys is None and ledger is None else None
-        reader = keys.engine if keys is not None else own_engine
+        # else one of its own, made on first use; none when the ledger was handed in.
+        own_engine = ledger_reader(settings) if keys is None and ledger is None else None
+        reader = keys if keys is not None else own_engine
         app.state.gateway = AppState(
             settings,
             router,
             state,
             reloader,
             keys=directory,
-            ledger_engine=reader,
+            ledger=reader,
             live=LiveState(state, spend, directory),  # what /metrics' gauges read
         )
         remove_sighup = reloader.install_sighup()
@@ -215,13 +217,15 @@ async def open_keys(settings: Settings) -> KeyStore | None:
     """The key store when auth is on: beside the ledger (same database, same migrations)."""
     if not settings.auth:
         return None
+    from gateway.tenancy.store import KeyStore  # SQLAlchemy: only a gateway with keys needs it
+
     migrate = wants_migration(settings, parse_database_url(settings.database_url))
     return await KeyStore.open(settings.database_url, migrate=migrate)
 
 
-def ledger_engine(settings: Settings) -> AsyncEngine:
+def ledger_reader(settings: Settings) -> LazyEngine:
     """An engine that reads the ledger's database (the status page's spend and traffic)."""
-    return create_engine(parse_database_url(settings.database_url))
+    return LazyEngine(parse_database_url(settings.database_url))
 
 
 def create_app_from_env() -> FastAPI:

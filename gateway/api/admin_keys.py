@@ -10,20 +10,21 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from sqlalchemy.exc import DBAPIError
 from starlette.responses import Response
 
 from gateway.api.auth import require_admin
 from gateway.errors import Conflict, InvalidRequest, KeysUnavailable, NotFound
 from gateway.tenancy.keys import shown
 from gateway.tenancy.spend import Spend, spend_by
-from gateway.tenancy.store import KeyStore, TeamExists
 from gateway.tenancy.views import key_view, team_view
+
+if TYPE_CHECKING:
+    from gateway.tenancy.store import KeyStore
 
 router = APIRouter(include_in_schema=False)  # not advertised in /openapi.json
 
@@ -169,6 +170,9 @@ _LIMITS = {"models", "rpm", "tpm", "budget_usd_day", "budget_usd_month"}
 
 def _store(request: Request) -> KeyStore:
     """The master key first (401 before anything else), then the store."""
+    # The store's module (and SQLAlchemy) only when a key route is called: not needed to be ready.
+    from gateway.tenancy.store import KeyStore
+
     require_admin(request.scope)
     store = getattr(request.app.state, "keys", None)
     if not isinstance(store, KeyStore):
@@ -196,6 +200,10 @@ async def _changed(request: Request) -> None:
 @asynccontextmanager
 async def _errors() -> AsyncIterator[None]:
     """Store errors as API errors: ValueError 400, TeamExists 409, database down 503."""
+    from sqlalchemy.exc import DBAPIError
+
+    from gateway.tenancy.store import TeamExists
+
     try:
         yield
     except ValueError as exc:

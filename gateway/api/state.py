@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
-
-from sqlalchemy.ext.asyncio import AsyncEngine
+from typing import TYPE_CHECKING, Protocol
 
 from gateway.core.caller import Caller
 from gateway.reload import Reloader
@@ -13,6 +11,16 @@ from gateway.routing.router import Router
 from gateway.settings import Settings
 from gateway.state.store import Store
 from gateway.telemetry.gauges import LiveState
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+
+class LedgerReader(Protocol):
+    @property
+    def engine(self) -> AsyncEngine:
+        """An engine on the ledger's database (made on first use: status page reads only)."""
+        ...
 
 
 class KeyLookup(Protocol):
@@ -32,5 +40,5 @@ class AppState:
     store: Store
     reloader: Reloader
     keys: KeyLookup | None = None  # the key directory (None: no key store opened)
-    ledger_engine: AsyncEngine | None = None  # reads the ledger (status page); None: no database
+    ledger: LedgerReader | None = None  # reads the ledger (status page); None: no database
     live: LiveState | None = None  # what /metrics' gauges read

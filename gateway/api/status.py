@@ -13,20 +13,20 @@ import time
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from fastapi import APIRouter, Request
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.responses import Response
 
 from gateway.api.admin import providers_view
 from gateway.api.auth import require_admin
+from gateway.api.state import LedgerReader
 from gateway.api.status_view import circuit, health, recent_attempts, shares, team_spend
 from gateway.core.estimators import Estimate
-from gateway.ledger.report import requests_by_deployment, spend_by
-from gateway.tenancy.store import KeyStore
+
+if TYPE_CHECKING:
+    from gateway.tenancy.store import KeyStore
 
 router = APIRouter(include_in_schema=False)
 log = logging.getLogger("gateway.status")
@@ -73,7 +73,7 @@ async def status(request: Request) -> Response:
     now = time.time()
     view = providers_view(state)
     snapshot = state.store.snapshot()
-    spend, traffic = await _ledger_today(state.ledger_engine, _key_store(request))
+    spend, traffic = await _ledger_today(state.ledger, _key_store(request))
     recent = shares(
         {row["id"]: recent_attempts(snapshot.get(row["id"]), now) for row in view["deployments"]}
     )
@@ -93,20 +93,28 @@ async def status(request: Request) -> Response:
 
 
 def _key_store(request: Request) -> KeyStore | None:
+    from gateway.tenancy.store import KeyStore  # not at import: see _ledger_today
+
     store = getattr(request.app.state, "keys", None)
     return store if isinstance(store, KeyStore) else None
 
 
 async def _ledger_today(
-    engine: AsyncEngine | None, keys: KeyStore | None
+    ledger: LedgerReader | None, keys: KeyStore | None
 ) -> tuple[dict[str, Any], dict[str, int]]:
     """Today's (UTC) spend by team and requests by deployment; `available: false` with the
     reason when there is no ledger database or it does not answer in time."""
-    if engine is None:
+    if ledger is None:
         return {"available": False, "reason": "no ledger database on this gateway"}, {}
+    # Here, not at import: SQLAlchemy is not needed to be ready (start-up time).
+    from sqlalchemy.exc import DBAPIError
+
+    from gateway.ledger.report import requests_by_deployment, spend_by
+
     now = datetime.now(UTC)
     try:
         async with asyncio.timeout(LEDGER_TIMEOUT_S):
+            engine = ledger.engine
             lines = await spend_by(engine, "team", timedelta(0), now=now)
             traffic = await requests_by_deployment(engine, timedelta(0), now=now)
             teams = await keys.list_teams() if keys is not None else []

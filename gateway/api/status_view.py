@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from gateway.core.circuit import Breaker, half_open, is_open
 from gateway.core.estimators import Estimate, decay
-from gateway.ledger.report import SpendLine
+
+if TYPE_CHECKING:
+    from gateway.ledger.report import SpendLine  # SQLAlchemy: not needed to be ready
 
 Level = Literal["ok", "warn", "bad", "idle"]
 FAILING_RATE = 0.25  # a decayed failure rate from here on is worth a look

@@ -5,19 +5,22 @@ Errors are one-line `LedgerConfigError`s that never repeat the URL (it may hold 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import unquote
 
-from sqlalchemy import event
-from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 DEFAULT_SQLITE = "sqlite:///gateway.db"  # the embedded default: ./gateway.db
 CONNECT_TIMEOUT_S = 5.0  # a dead database must be noticed quickly, then rows go to the spool
 
 Dialect = Literal["postgresql", "sqlite"]
+# A plain SQLite file URL, read without SQLAlchemy (~0.2 s to import): the embedded gateway's
+# start-up does not need it. Anything else (a query string, a host) goes through make_url.
+_PLAIN_SQLITE = re.compile(r"sqlite(?:\+\w+)?:///([^?]+)")
 
 
 class LedgerConfigError(ValueError):
@@ -28,14 +31,18 @@ class LedgerConfigError(ValueError):
 class Database:
     """Where the ledger lives: the SQLAlchemy URL (driver chosen) and asyncpg connect options."""
 
-    url: URL
+    address: str  # the SQLAlchemy URL, driver chosen, password included
+    dialect: Dialect
+    sqlite_path: str | None = None  # the file, for SQLite
     # asyncpg server settings from libpq's `options=-c key=value` (e.g. search_path).
     server_settings: dict[str, str] = field(default_factory=dict)
     ssl: str | None = None
 
     @property
-    def dialect(self) -> Dialect:
-        return "postgresql" if self.url.get_backend_name() == "postgresql" else "sqlite"
+    def url(self) -> URL:
+        from sqlalchemy.engine import make_url  # not at import: see _PLAIN_SQLITE
+
+        return make_url(self.address)
 
     @property
     def safe_url(self) -> str:
@@ -55,6 +62,12 @@ class Database:
 
 def parse_database_url(raw: str | None) -> Database:
     """GATEWAY_DATABASE_URL → Database; unset means the embedded SQLite file ./gateway.db."""
+    plain = _PLAIN_SQLITE.fullmatch(raw or DEFAULT_SQLITE)
+    if plain and unquote(plain[1]) != ":memory:":
+        return Database(f"sqlite+aiosqlite:///{plain[1]}", "sqlite", unquote(plain[1]))
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
     try:
         url = make_url(raw or DEFAULT_SQLITE)
     except ArgumentError:
@@ -71,7 +84,8 @@ def parse_database_url(raw: str | None) -> Database:
             raise LedgerConfigError(
                 "GATEWAY_DATABASE_URL: SQLite needs a file path (sqlite:///path/to/gateway.db)"
             )
-        return Database(url.set(drivername="sqlite+aiosqlite"))
+        url = url.set(drivername="sqlite+aiosqlite")
+        return Database(url.render_as_string(hide_password=False), "sqlite", url.database)
     raise LedgerConfigError(
         f"GATEWAY_DATABASE_URL: unsupported database '{backend}' (use postgresql:// or sqlite:///)"
     )
@@ -91,7 +105,7 @@ def _postgres(url: URL) -> Database:
     if isinstance(ssl, tuple):
         ssl = ssl[-1]
     url = url.set(drivername="postgresql+asyncpg", query=query)
-    return Database(url, settings, ssl)
+    return Database(url.render_as_string(hide_password=False), "postgresql", None, settings, ssl)
 
 
 def _words(options: str | tuple[str, ...] | None) -> list[str]:
@@ -104,6 +118,9 @@ def _words(options: str | tuple[str, ...] | None) -> list[str]:
 
 def create_engine(db: Database) -> AsyncEngine:
     """Engine for migrations, reports and the SQLite writer (Postgres bulk writes use asyncpg)."""
+    from sqlalchemy import event
+    from sqlalchemy.ext.asyncio import create_async_engine
+
     if db.dialect == "sqlite":
         engine = create_async_engine(db.url, connect_args={"timeout": 30})
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
@@ -118,3 +135,22 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+
+
+class LazyEngine:
+    """An engine made on first use: the status page's reader of the ledger, which most gateways
+    never open (and SQLAlchemy stays unimported until then)."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._engine: AsyncEngine | None = None
+
+    @property
+    def engine(self) -> AsyncEngine:
+        if self._engine is None:
+            self._engine = create_engine(self._db)
+        return self._engine
+
+    async def dispose(self) -> None:
+        if self._engine is not None:
+            await self._engine.dispose()

@@ -8,9 +8,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
 
 MONTHS_AHEAD = 2  # the current month and the next two exist before any row needs them
 _NAME = re.compile(r"^spend_log_p(\d{4})_(\d{2})$")
@@ -51,6 +52,8 @@ class Pruned:
 
 async def prune(conn: AsyncConnection, older_than: timedelta, now: datetime) -> Pruned:
     """Drop every month that ends before now - older_than (whole partitions only)."""
+    from sqlalchemy import text  # here: the gateway's start imports this module, not SQLAlchemy
+
     cutoff = now.astimezone(UTC) - older_than
     if conn.dialect.name != "postgresql":
         result = await conn.execute(

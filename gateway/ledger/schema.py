@@ -1,17 +1,19 @@
-"""Apply the Alembic migrations in migrations/ and check that a database is at the head revision."""
+"""Apply the Alembic migrations in migrations/ and check that a database is at the head revision.
+
+Alembic is imported only when the database is not already at head (revision.py tells).
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import text
-from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncEngine
+from gateway.ledger.revision import MIGRATIONS, engine_revision, head_of_files
 
-MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
+if TYPE_CHECKING:
+    from alembic.config import Config
+    from sqlalchemy.engine import Connection
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
 # Any constant works: it only has to be the same in every gateway process that migrates.
 _LOCK_ID = 0x5BE4D106
 
@@ -21,12 +23,16 @@ class SchemaOutdated(RuntimeError):
 
 
 def alembic_config() -> Config:
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     return cfg
 
 
 def head_revision() -> str:
+    from alembic.script import ScriptDirectory
+
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     assert head is not None, "migrations/versions is empty"
     return head
@@ -39,6 +45,11 @@ async def current_revision(engine: AsyncEngine) -> str | None:
 
 async def migrate(engine: AsyncEngine) -> tuple[str | None, str]:
     """Upgrade to head; returns (revision before, revision after). Safe to run concurrently."""
+    head = await _at_head(engine)
+    if head is not None:
+        return head, head  # nothing to do: the usual start
+    from sqlalchemy import text
+
     async with engine.connect() as conn:
         if conn.dialect.name == "postgresql":
             # Several replicas may start with --migrate at once: one migrates, the others wait.
@@ -57,6 +68,8 @@ async def migrate(engine: AsyncEngine) -> tuple[str | None, str]:
 
 async def check(engine: AsyncEngine) -> None:
     """Raise SchemaOutdated unless the database is at the head revision."""
+    if await _at_head(engine) is not None:
+        return
     current, head = await current_revision(engine), head_revision()
     if current == head:
         return
@@ -67,7 +80,17 @@ async def check(engine: AsyncEngine) -> None:
     )
 
 
+async def _at_head(engine: AsyncEngine) -> str | None:
+    """The head revision if the database is at it (no Alembic involved), else None."""
+    head = head_of_files()
+    if head is not None and await engine_revision(engine) == head:
+        return head
+    return None
+
+
 def _current(conn: Connection) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
     return MigrationContext.configure(conn).get_current_revision()
 
 

@@ -14,10 +14,13 @@ import contextlib
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from gateway.core.caller import Allowance, Caller
 from gateway.tenancy.keys import KeyRecord, TeamRecord, key_hash
-from gateway.tenancy.store import KeyStore
+
+if TYPE_CHECKING:
+    from gateway.tenancy.store import KeyStore  # SQLAlchemy: imported by whoever opens one
 
 log = logging.getLogger("gateway.keys")
 REFRESH_S = 0.5

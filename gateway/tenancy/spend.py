@@ -6,13 +6,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Literal
-
-from sqlalchemy import case, func, select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from typing import TYPE_CHECKING, Literal
 
 from gateway.core.caller import Allowance
-from gateway.ledger.models import spend_log
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 _QUANTUM = Decimal("1e-10")
 _ZERO = Decimal(0)
@@ -37,6 +36,11 @@ async def spend_by(
     now: datetime | None = None,
 ) -> dict[str, Spend]:
     """key id (or team) → its spend since the start of this UTC day and month."""
+    # Here, not at import: a gateway without keys is ready without SQLAlchemy (start-up time).
+    from sqlalchemy import case, func, select
+
+    from gateway.ledger.models import spend_log
+
     moment = (now or datetime.now(UTC)).astimezone(UTC)
     day = moment.replace(hour=0, minute=0, second=0, microsecond=0)
     month = day.replace(day=1)

@@ -31,3 +31,22 @@ def test_bad_urls_are_one_clear_line_without_the_secret(url: str, message: str) 
     with pytest.raises(LedgerConfigError, match=message) as info:
         parse_database_url(url)
     assert "s3cret" not in str(info.value) and "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "sqlite:///gateway.db",
+        "sqlite:////var/lib/gw/ledger.db",
+        "sqlite:///dir%20x/y.db",
+        "sqlite+pysqlite:///a.db",
+        "sqlite:///x.db?timeout=5",  # not plain: through make_url
+    ],
+)
+def test_sqlite_urls_read_without_sqlalchemy_mean_what_make_url_says(raw: str) -> None:
+    from sqlalchemy.engine import make_url
+
+    expected = make_url(raw).set(drivername="sqlite+aiosqlite")
+    db = parse_database_url(raw)
+    assert db.url == expected and db.sqlite_path == expected.database
+    assert db.dialect == "sqlite" and db.safe_url == expected.render_as_string()

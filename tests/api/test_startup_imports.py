@@ -1,0 +1,77 @@
+"""What a gateway imports to be ready (start-up time): a fresh interpreter creates the app and
+runs its lifespan, as `gateway serve --no-auth` does on the embedded SQLite ledger. A file
+already at the head revision does not need Alembic; a new file does (it is migrated), so the
+check can fail."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+SCRIPT = textwrap.dedent(
+    """
+    import asyncio, json, sys
+    from pathlib import Path
+
+    from gateway.app import create_app
+    from gateway.settings import Settings
+
+    WORK = Path(sys.argv[1])
+
+    async def main() -> None:
+        settings = Settings(
+            providers=WORK / "providers.yaml",
+            policies=WORK / "policies",
+            database_url=f"sqlite:///{WORK / 'ledger.db'}",
+            ledger_spool_dir=WORK / "spool",
+            watch_config=False,
+            auth=sys.argv[2] == "auth",
+            master_key="sk-master-test-0123456789",
+        )
+        app = create_app(settings, env={"OPENAI_KEY": "sk-test"})
+        async with app.router.lifespan_context(app):
+            print(json.dumps(sorted(m for m in sys.argv[3:] if m in sys.modules)))
+
+    asyncio.run(main())
+    """
+)
+PROVIDERS = """
+providers:
+  oai:
+    base_url: http://openai.test/v1
+    api_key_env: OPENAI_KEY
+    models:
+      gpt: {upstream: gpt-4o-mini, price: {input_per_mtok: 1, output_per_mtok: 1}}
+"""
+LAZY = ["alembic"]
+
+
+def start(work: Path, auth: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-c", SCRIPT, str(work), auth, *LAZY],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout.strip().splitlines()[-1]
+
+
+@pytest.fixture
+def work(tmp_path: Path) -> Path:
+    (tmp_path / "providers.yaml").write_text(PROVIDERS)
+    (tmp_path / "policies").mkdir()
+    return tmp_path
+
+
+def test_a_ledger_at_head_is_ready_without_alembic(work: Path) -> None:
+    # The first start creates and migrates the file: that one needs it.
+    assert start(work, "no-auth") == '["alembic"]'
+    assert start(work, "no-auth") == "[]"
+    assert start(work, "auth") == "[]"  # the key store's check too
+    assert (work / "ledger.db").is_file()
