@@ -15,7 +15,7 @@ import ipaddress
 from starlette.types import Scope
 
 from gateway.api.state import AppState
-from gateway.core.caller import Caller
+from gateway.core.caller import ANONYMOUS, Caller
 from gateway.errors import AuthenticationError, ModelNotAllowed
 from gateway.settings import Settings
 
@@ -35,7 +35,7 @@ def authenticate(scope: Scope, *, x_api_key: bool = False) -> tuple[AppState, Ca
     team_header = headers.get(b"x-gateway-team")
     team = team_header.decode("latin-1") if team_header else None
     if not state.settings.auth:
-        return state, Caller(team=team)
+        return state, Caller(team=team) if team is not None else ANONYMOUS
     given = _bearer(headers.get(b"authorization"))
     if given is None and x_api_key:
         given = headers.get(b"x-api-key")

@@ -1,36 +1,117 @@
-"""SQLite sink (the embedded default): executemany of INSERT ... ON CONFLICT DO NOTHING."""
+"""SQLite sink (the embedded default): executemany of INSERT ... ON CONFLICT DO NOTHING.
+
+The standard library's sqlite3 on one thread of its own, with prepared tuples: SQLAlchemy's
+parameter binding and aiosqlite's worker were most of the ledger's CPU per request
+(bench/README.md). Values are stored exactly as SQLAlchemy's SQLite dialect stores them (the
+reports and `gateway spend` read them through it, and a row replayed from an older gateway's
+spool must meet its twin): created_at as naive UTC text `YYYY-MM-DD HH:MM:SS.ffffff`, the cost
+as its decimal text, tags as `json.dumps` text, booleans as 0/1.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import sqlite3
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
-from sqlalchemy.dialects.sqlite import insert
-from sqlalchemy.exc import OperationalError
-
-from gateway.ledger.codec import to_row
-from gateway.ledger.database import Database, create_engine
-from gateway.ledger.models import spend_log
+from gateway.ledger.codec import utc
+from gateway.ledger.database import Database
 from gateway.ledger.record import SpendRecord
 from gateway.ledger.sink import DatabaseUnavailable
 
-_INSERT = insert(spend_log).on_conflict_do_nothing(index_elements=["request_id", "created_at"])
+_COLUMNS = (
+    "created_at, request_id, team, key_id, endpoint, requested_model, policy, provider, "
+    "deployment, upstream_model, stream, status_code, error_type, attempts, prompt_tokens, "
+    "completion_tokens, cached_tokens, reasoning_tokens, cache_write_tokens, cost_usd, ttft_ms, "
+    "latency_ms, tags"
+)
+_INSERT = (
+    f"INSERT INTO spend_log ({_COLUMNS}) VALUES ({', '.join('?' * 23)}) "
+    "ON CONFLICT (request_id, created_at) DO NOTHING"
+)
+_PRAGMAS = (
+    # WAL: `gateway spend` and dashboards read while the gateway writes; several workers write.
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA synchronous=NORMAL",
+    "PRAGMA busy_timeout=30000",
+)
 
 
 class SqliteSink:
     def __init__(self, db: Database) -> None:
-        self._engine = create_engine(db)
+        assert db.sqlite_path is not None, "a SQLite database"
+        self._path = db.sqlite_path
+        self._conn: sqlite3.Connection | None = None  # used on the executor's thread only
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="ledger-sqlite")
 
     async def insert(self, records: Sequence[SpendRecord]) -> int:
         if not records:
             return 0
+        rows = [_values(r) for r in records]
         try:
-            async with self._engine.begin() as conn:
-                result = await conn.execute(_INSERT, [to_row(r) for r in records])
-        except (OperationalError, sqlite3.OperationalError, OSError) as exc:
+            return await asyncio.get_running_loop().run_in_executor(self._thread, self._write, rows)
+        except (sqlite3.OperationalError, OSError) as exc:
             # Locked for too long, disk full, file gone: the rows are fine, the file is not.
             raise DatabaseUnavailable(f"{type(exc).__name__}: {exc}") from exc
-        return max(result.rowcount, 0)
 
     async def close(self) -> None:
-        await self._engine.dispose()
+        await asyncio.get_running_loop().run_in_executor(self._thread, self._disconnect)
+        self._thread.shutdown(wait=False)
+
+    def _write(self, rows: list[tuple[object, ...]]) -> int:
+        try:
+            conn = self._connect()
+            with conn:  # one transaction: committed, or rolled back on any error
+                cursor = conn.executemany(_INSERT, rows)
+        except (sqlite3.OperationalError, OSError):
+            self._disconnect()  # the next batch opens the file afresh (moved, back, unlocked)
+            raise
+        return max(cursor.rowcount, 0)
+
+    def _connect(self) -> sqlite3.Connection:
+        if self._conn is None:
+            conn = sqlite3.connect(self._path, timeout=30)
+            try:
+                for pragma in _PRAGMAS:
+                    conn.execute(pragma)
+            except BaseException:
+                conn.close()
+                raise
+            self._conn = conn
+        return self._conn
+
+    def _disconnect(self) -> None:
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            conn.close()
+
+
+def _values(r: SpendRecord) -> tuple[object, ...]:
+    """One row in _COLUMNS order, bound as SQLAlchemy's SQLite types bind them."""
+    return (
+        utc(r.created_at).replace(tzinfo=None).isoformat(" ", "microseconds"),
+        r.request_id,
+        r.team,
+        r.key_id,
+        r.endpoint,
+        r.requested_model,
+        r.policy,
+        r.provider,
+        r.deployment,
+        r.upstream_model,
+        r.stream,
+        r.status_code,
+        r.error_type,
+        r.attempts,
+        r.prompt_tokens,
+        r.completion_tokens,
+        r.cached_tokens,
+        r.reasoning_tokens,
+        r.cache_write_tokens,
+        None if r.cost_usd is None else str(r.cost_usd),
+        r.ttft_ms,
+        r.latency_ms,
+        json.dumps(dict(r.tags)),
+    )

@@ -1,7 +1,7 @@
 """What a gateway imports to be ready (start-up time): a fresh interpreter creates the app and
 runs its lifespan, as `gateway serve --no-auth` does on the embedded SQLite ledger. A file
-already at the head revision does not need Alembic; a new file does (it is migrated), so the
-check can fail."""
+already at the head revision needs neither Alembic nor SQLAlchemy (nor aiosqlite); a new file
+does (it is migrated), and so does a gateway with keys (its key store), so the check can fail."""
 
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ providers:
     models:
       gpt: {upstream: gpt-4o-mini, price: {input_per_mtok: 1, output_per_mtok: 1}}
 """
-LAZY = ["alembic"]
+LAZY = ["alembic", "sqlalchemy", "aiosqlite"]
 
 
 def start(work: Path, auth: str) -> str:
@@ -69,9 +69,13 @@ def work(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def test_a_ledger_at_head_is_ready_without_alembic(work: Path) -> None:
-    # The first start creates and migrates the file: that one needs it.
-    assert start(work, "no-auth") == '["alembic"]'
+def test_a_ledger_at_head_is_ready_without_alembic_or_sqlalchemy(work: Path) -> None:
+    # The first start creates and migrates the file: that one needs them.
+    assert start(work, "no-auth") == '["aiosqlite", "alembic", "sqlalchemy"]'
     assert start(work, "no-auth") == "[]"
-    assert start(work, "auth") == "[]"  # the key store's check too
     assert (work / "ledger.db").is_file()
+
+
+def test_a_gateway_with_keys_opens_its_key_store(work: Path) -> None:
+    start(work, "no-auth")  # migrated
+    assert start(work, "auth") == '["aiosqlite", "sqlalchemy"]'  # the store, not Alembic
