@@ -33,6 +33,7 @@ from gateway.config.loader import load_config
 from gateway.config.runtime import Config
 from gateway.ledger.database import LazyEngine, parse_database_url
 from gateway.ledger.factory import open_ledger, wants_migration
+from gateway.ledger.pricing import needs_cost_map
 from gateway.ledger.record import Ledger
 from gateway.reload import Reloader
 from gateway.routing.router import Router
@@ -76,7 +77,9 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # First: an outdated schema refuses the start before anything else is opened.
-        spend = ledger or await open_ledger(settings)
+        spend = ledger or await open_ledger(
+            settings, load_cost_map=needs_cost_map(config.deployments.values())
+        )
         if ledger is None:
             await spend.start()
         keys = app.state.keys = await open_keys(settings)

@@ -20,6 +20,8 @@ from watchfiles import awatch
 from gateway.config.loader import load_config
 from gateway.config.runtime import Config
 from gateway.config.yamlsrc import ConfigError
+from gateway.ledger import cost_map
+from gateway.ledger.pricing import needs_cost_map
 from gateway.routing.router import Router
 from gateway.settings import Settings
 from gateway.state.store import Store
@@ -78,6 +80,8 @@ class Reloader:
             if config.version == self._router.config.version:
                 self.last_error = []
                 return True
+            if needs_cost_map(config.deployments.values()):  # loaded once, off the event loop
+                await asyncio.to_thread(cost_map.load)
             self._swap(config)
             log.info("config reloaded (%s): version %s", reason, config.version)
             return True

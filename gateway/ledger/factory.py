@@ -95,10 +95,12 @@ def build_sink(db: Database) -> Sink:
     return SqliteSink(db)
 
 
-async def open_ledger(settings: Settings) -> LedgerWriter:
-    """The writer the lifespan starts. Raises LedgerConfigError or SchemaOutdated."""
+async def open_ledger(settings: Settings, *, load_cost_map: bool = True) -> LedgerWriter:
+    """The writer the lifespan starts. Raises LedgerConfigError or SchemaOutdated.
+    `load_cost_map`: some deployment is priced by litellm's map (pricing.needs_cost_map)."""
     db = parse_database_url(settings.database_url)
-    await asyncio.to_thread(cost_map.load)  # now, not on the first unpriced request
+    if load_cost_map:
+        await asyncio.to_thread(cost_map.load)  # now, not on the first unpriced request
     reachable = await prepare_schema(db, migrate_now=wants_migration(settings, db))
     sink = build_sink(db)
     if reachable and db.dialect == "postgresql":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import overload
 
@@ -39,6 +40,23 @@ def priced_from(dep: Deployment) -> tuple[Prices | None, str | None]:
     reserved or elastic; a reserved pool that declares no goodput is priced at 0 per token
     (its effective $/Mtok, GPU cost / tokens served, is in /admin/providers).
     """
+    own = _own_prices(dep)
+    if own is not None:
+        return own
+    found = cost_map.lookup_named(*map_names(dep))
+    if found is None:
+        return None, None
+    return found[0], f"litellm map: {found[1]}"
+
+
+def needs_cost_map(deployments: Iterable[Deployment]) -> bool:
+    """Is any of them priced by litellm's map (neither a pool nor priced in providers.yaml)?
+    Only then is the map (~0.06 s to parse) worth loading before the first request."""
+    return any(_own_prices(dep) is None for dep in deployments)
+
+
+def _own_prices(dep: Deployment) -> tuple[Prices, str] | None:
+    """A pool's GPU-hour or providers.yaml's prices; None: litellm's map is asked."""
     if dep.pool is not None:
         per_mtok = Decimal(str(dep.pool.amortised_per_mtok or 0.0))
         return Prices(per_mtok, per_mtok), SOURCE_POOL
@@ -51,10 +69,7 @@ def priced_from(dep: Deployment) -> tuple[Prices | None, str | None]:
             cache_write=_dec(dep.cache_write_per_mtok),
         )
         return prices, SOURCE_CONFIG
-    found = cost_map.lookup_named(*map_names(dep))
-    if found is None:
-        return None, None
-    return found[0], f"litellm map: {found[1]}"
+    return None
 
 
 def map_names(dep: Deployment) -> tuple[str, ...]:

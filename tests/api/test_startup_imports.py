@@ -1,7 +1,8 @@
 """What a gateway imports to be ready (start-up time): a fresh interpreter creates the app and
 runs its lifespan, as `gateway serve --no-auth` does on the embedded SQLite ledger. A file
 already at the head revision needs neither Alembic nor SQLAlchemy (nor aiosqlite); a new file
-does (it is migrated), and so does a gateway with keys (its key store), so the check can fail."""
+does (it is migrated), and so does a gateway with keys (its key store), so the check can fail.
+litellm's cost map is read only when a deployment is priced by it."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ SCRIPT = textwrap.dedent(
     from pathlib import Path
 
     from gateway.app import create_app
+    from gateway.ledger import cost_map
     from gateway.settings import Settings
 
     WORK = Path(sys.argv[1])
@@ -34,6 +36,8 @@ SCRIPT = textwrap.dedent(
         )
         app = create_app(settings, env={"OPENAI_KEY": "sk-test"})
         async with app.router.lifespan_context(app):
+            loaded = cost_map.load.cache_info().currsize > 0
+            print("cost map loaded" if loaded else "cost map not loaded")
             print(json.dumps(sorted(m for m in sys.argv[3:] if m in sys.modules)))
 
     asyncio.run(main())
@@ -50,7 +54,7 @@ providers:
 LAZY = ["alembic", "sqlalchemy", "aiosqlite"]
 
 
-def start(work: Path, auth: str) -> str:
+def start(work: Path, auth: str) -> list[str]:
     done = subprocess.run(
         [sys.executable, "-c", SCRIPT, str(work), auth, *LAZY],
         capture_output=True,
@@ -59,7 +63,7 @@ def start(work: Path, auth: str) -> str:
         check=False,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    return done.stdout.strip().splitlines()[-1]
+    return done.stdout.strip().splitlines()[-2:]
 
 
 @pytest.fixture
@@ -71,11 +75,18 @@ def work(tmp_path: Path) -> Path:
 
 def test_a_ledger_at_head_is_ready_without_alembic_or_sqlalchemy(work: Path) -> None:
     # The first start creates and migrates the file: that one needs them.
-    assert start(work, "no-auth") == '["aiosqlite", "alembic", "sqlalchemy"]'
-    assert start(work, "no-auth") == "[]"
+    assert start(work, "no-auth")[1] == '["aiosqlite", "alembic", "sqlalchemy"]'
+    assert start(work, "no-auth")[1] == "[]"
     assert (work / "ledger.db").is_file()
 
 
 def test_a_gateway_with_keys_opens_its_key_store(work: Path) -> None:
     start(work, "no-auth")  # migrated
-    assert start(work, "auth") == '["aiosqlite", "sqlalchemy"]'  # the store, not Alembic
+    assert start(work, "auth")[1] == '["aiosqlite", "sqlalchemy"]'  # the store, not Alembic
+
+
+def test_litellms_cost_map_is_loaded_only_for_a_deployment_it_prices(work: Path) -> None:
+    assert start(work, "no-auth")[0] == "cost map not loaded"  # every model has its price
+    unpriced = PROVIDERS + "      bare: {upstream: gpt-4o}\n"
+    (work / "providers.yaml").write_text(unpriced)
+    assert start(work, "no-auth")[0] == "cost map loaded"

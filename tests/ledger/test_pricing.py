@@ -4,7 +4,7 @@ from decimal import Decimal
 
 from gateway.config.runtime import Deployment
 from gateway.core.usage import Usage
-from gateway.ledger.pricing import cost_usd
+from gateway.ledger.pricing import cost_usd, needs_cost_map
 from tests.factories import deployment
 
 
@@ -55,3 +55,10 @@ def test_token_parts_never_exceed_their_whole() -> None:
     # A vendor reporting more cache tokens than prompt tokens is not billed negative input.
     usage = Usage(prompt_tokens=100, cached_tokens=80, cache_write_tokens=80)
     assert cost_usd(dep(1.0, 2.0, cached=0.5), usage) == Decimal("0.00006")  # 80x0.5 + 20x1
+
+
+def test_the_cost_map_is_needed_only_for_a_deployment_priced_by_it() -> None:
+    priced, half = dep(1.0, 2.0), dep(1.0, None)
+    assert not needs_cost_map([priced])
+    assert needs_cost_map([priced, half])  # one price missing: litellm's map is asked
+    assert not needs_cost_map([])
