@@ -96,8 +96,7 @@ def create_app(
         state.track(config.deployments.values())
         await state.start()
         upstreams = build_upstreams(config, settings, env)
-        tokens = TokenCounter()
-        tokens.start_loading()  # ~0.3 s once, in a thread; not awaited: ready sooner
+        tokens = _token_counter(config)
         router = Router(
             config,
             upstreams,
@@ -207,6 +206,15 @@ ROUTED = {
     "/v1/messages": MESSAGES,
     "/v1/responses": Dialect(parse_responses),
 }
+
+
+def _token_counter(config: Config) -> TokenCounter:
+    """The tokenizer (~0.3 s of CPU to load, in a thread) starts loading now only if a TPM
+    limit will ask for counts; not awaited: ready sooner. Otherwise the first count loads it."""
+    tokens = TokenCounter()
+    if any(limit.tpm for dep in config.deployments.values() for limit in dep.limits):
+        tokens.start_loading()
+    return tokens
 
 
 def _observer(store: Store, env: Mapping[str, str]) -> Observer:

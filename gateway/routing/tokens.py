@@ -62,6 +62,7 @@ class TokenCounter:
         """count(), in a thread when the prompt is large (a 10 MB prompt must not stall every
         other request); None past THREAD_CHARS, where chars/4 is the answer."""
         chars = prompt.chars
+        self.start_loading()  # the first count, when the gateway did not load it at start-up
         if self._loading is not None and not self._loading.done():
             await asyncio.shield(self._loading)  # shielded: one caller leaving stops nothing
         if self._encoding is None or chars > THREAD_CHARS:

@@ -2,7 +2,8 @@
 runs its lifespan, as `gateway serve --no-auth` does on the embedded SQLite ledger. A file
 already at the head revision needs neither Alembic nor SQLAlchemy (nor aiosqlite); a new file
 does (it is migrated), and so does a gateway with keys (its key store), so the check can fail.
-litellm's cost map is read only when a deployment is priced by it."""
+litellm's cost map is read only when a deployment is priced by it, the tokenizer loaded at
+start only when a TPM limit will ask for counts."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ SCRIPT = textwrap.dedent(
     from gateway.settings import Settings
 
     WORK = Path(sys.argv[1])
+    WAIT_TOKENIZER = sys.argv[3] == "wait-tokenizer"
 
     async def main() -> None:
         settings = Settings(
@@ -36,9 +38,13 @@ SCRIPT = textwrap.dedent(
         )
         app = create_app(settings, env={"OPENAI_KEY": "sk-test"})
         async with app.router.lifespan_context(app):
+            for _ in range(600 if WAIT_TOKENIZER else 0):  # it loads in a thread
+                if "tiktoken" in sys.modules:
+                    break
+                await asyncio.sleep(0.05)
             loaded = cost_map.load.cache_info().currsize > 0
             print("cost map loaded" if loaded else "cost map not loaded")
-            print(json.dumps(sorted(m for m in sys.argv[3:] if m in sys.modules)))
+            print(json.dumps(sorted(m for m in sys.argv[4:] if m in sys.modules)))
 
     asyncio.run(main())
     """
@@ -51,12 +57,12 @@ providers:
     models:
       gpt: {upstream: gpt-4o-mini, price: {input_per_mtok: 1, output_per_mtok: 1}}
 """
-LAZY = ["alembic", "sqlalchemy", "aiosqlite"]
+LAZY = ["alembic", "sqlalchemy", "aiosqlite", "tiktoken"]
 
 
-def start(work: Path, auth: str) -> list[str]:
+def start(work: Path, auth: str, wait: str = "-") -> list[str]:
     done = subprocess.run(
-        [sys.executable, "-c", SCRIPT, str(work), auth, *LAZY],
+        [sys.executable, "-c", SCRIPT, str(work), auth, wait, *LAZY],
         capture_output=True,
         text=True,
         timeout=300,
@@ -90,3 +96,10 @@ def test_litellms_cost_map_is_loaded_only_for_a_deployment_it_prices(work: Path)
     unpriced = PROVIDERS + "      bare: {upstream: gpt-4o}\n"
     (work / "providers.yaml").write_text(unpriced)
     assert start(work, "no-auth")[0] == "cost map loaded"
+
+
+def test_the_tokenizer_loads_at_start_only_for_a_tpm_limit(work: Path) -> None:
+    assert "tiktoken" not in start(work, "no-auth", "-")[1]
+    limited = PROVIDERS.replace("    models:", "    limits: {tpm: 1000000}\n    models:")
+    (work / "providers.yaml").write_text(limited)
+    assert "tiktoken" in start(work, "no-auth", "wait-tokenizer")[1]

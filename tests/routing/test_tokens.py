@@ -32,3 +32,11 @@ async def test_loading_in_the_background_a_count_waits_for_it() -> None:
     assert counted == 3 + 4 + 2
     counter.start_loading()  # loaded: nothing more to do
     assert counter.count(chat([{"role": "user", "content": "hello world"}])) == counted
+
+
+async def test_a_count_asked_before_any_load_loads_the_tokenizer() -> None:
+    """A gateway without TPM limits does not load it at start-up: the first count (the
+    count_tokens endpoint, a limit added by a reload) loads it and waits for it."""
+    counter = TokenCounter()
+    counted = await counter.count_off_loop(chat([{"role": "user", "content": "hello world"}]))
+    assert counted == 3 + 4 + 2
