@@ -21,6 +21,8 @@ from gateway.routing.request import GatewayRequest
 from gateway.upstream.base import Reply, StreamReply
 from gateway.upstream.sse import EventSplitter, data_of
 
+MALFORMED = ("upstream sent a malformed event", "upstream_malformed_chunk")
+
 
 class Translation(Protocol):
     def body(self, req: GatewayRequest, upstream_model: str) -> Mapping[str, Any]: ...
@@ -101,7 +103,9 @@ def _reply(reply: Reply, translate: Callable[[Any], Mapping[str, Any]]) -> Reply
 class TranslatedStream:
     """A chat-chunk stream relayed in the client's dialect: the translator's opening events
     first, each chunk's text, reasoning and tool calls as its events, its closing events (with
-    the vendor's real usage) at [DONE]; a break as the dialect's error event."""
+    the vendor's real usage) at [DONE]; a break as the dialect's error event. Every chunk is
+    parsed here, so a chunk that is not JSON (past the inner stream's check of its shape) ends
+    the stream as a malformed one."""
 
     def __init__(self, inner: StreamReply, events: EventTranslator) -> None:
         self._inner = inner
@@ -112,6 +116,7 @@ class TranslatedStream:
         self.completion_events = inner.completion_events
         self.truncated = inner.truncated
         self.failure = inner.failure
+        self._malformed = False
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         events = self._events
@@ -122,18 +127,28 @@ class TranslatedStream:
                 out: list[bytes] = []
                 for event in splitter.feed(chunk):
                     out += self._translated(event)
+                    if self._malformed:
+                        break
                 if out:
                     yield b"".join(out)
+                if self._malformed:
+                    break
         finally:
             self._sync()
 
     def _translated(self, event: bytes) -> list[bytes]:
-        payload = data_of(event)
+        # (the usual event, one `data: {...}` line, read without splitting it into lines)
+        one_line = event.startswith(b"data: ") and b"\n" not in event
+        payload = event[6:].strip() if one_line else data_of(event)
         if payload is None:
             return []
         if payload == b"[DONE]":
             return self._events.finish()
-        obj: Any = orjson.loads(payload)  # the inner stream let only well-formed events by
+        try:
+            obj: Any = orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            self._malformed = True  # nothing after a broken event can be trusted
+            return [self._events.error(MALFORMED[0])]
         if not isinstance(obj, dict):
             return []
         error = obj.get("error")
@@ -145,6 +160,8 @@ class TranslatedStream:
         inner = self._inner
         self.usage, self.completion_events = inner.usage, inner.completion_events
         self.truncated, self.failure = inner.truncated, inner.failure
+        if self._malformed:
+            self.truncated, self.failure = True, MALFORMED
 
     def partial_text(self) -> str:
         return self._inner.partial_text()

@@ -20,7 +20,7 @@ from gateway.core.usage import CLAMPED, MAX_TOKENS, Usage, token_count
 from gateway.errors import UpstreamProtocolError
 from gateway.upstream.base import Call, Reply
 from gateway.upstream.http_client import HttpUpstream
-from gateway.upstream.sse import event_object
+from gateway.upstream.sse import PlainEvents, event_object
 from gateway.upstream.sse_stream import SseStream
 from gateway.upstream.transport import Response, Transport
 
@@ -68,9 +68,13 @@ class MessagesEvents:
     message_stop; input usage in message_start, output usage in message_delta."""
 
     end_name = "message_stop"
+    _END = b"event: message_stop"
+    plain = PlainEvents.of(
+        named=True, ends=(_END,), usage=rb'"usage"', content=b"event: content_block_delta"
+    )
 
     def is_end(self, event: bytes) -> bool:
-        return event.startswith(b"event: message_stop")
+        return event.startswith(self._END)
 
     def usage(self, event: bytes, so_far: Usage | None) -> tuple[Usage | None, bool]:
         obj = event_object(event) if b'"usage"' in event else None
@@ -97,7 +101,7 @@ class MessagesEvents:
         return None, False
 
     def is_content(self, event: bytes) -> bool:
-        return event.startswith(b"event: content_block_delta")
+        return event.startswith(self.plain.content)
 
     def text(self, event: bytes) -> str:
         obj = event_object(event)

@@ -13,7 +13,15 @@ from gateway.core.usage import Usage
 from gateway.errors import UpstreamProtocolError
 from gateway.upstream.base import Call, Reply
 from gateway.upstream.http_client import HttpUpstream, picked
-from gateway.upstream.sse import DONE, delta_text, error_event, event_object, parse_usage, usage_of
+from gateway.upstream.sse import (
+    DONE,
+    PlainEvents,
+    delta_text,
+    error_event,
+    event_object,
+    parse_usage,
+    usage_of,
+)
 from gateway.upstream.sse_stream import SseDialect, SseStream
 from gateway.upstream.transport import Response, Transport
 
@@ -41,6 +49,10 @@ class OpenAIChunks:
     """The SSE dialect of OpenAI streams: `data: {chunk}` events ending with `data: [DONE]`."""
 
     end_name = "[DONE]"
+    # Usage rides in a chunk of its own at the end; `"usage":null` in every other is common.
+    plain = PlainEvents.of(
+        named=False, ends=(DONE,), usage=rb'"usage"\s*:(?!\s*null)', content=b"data:"
+    )
 
     def is_end(self, event: bytes) -> bool:
         return event.startswith(DONE)
@@ -49,7 +61,7 @@ class OpenAIChunks:
         return usage_of(event)
 
     def is_content(self, event: bytes) -> bool:
-        return event.startswith(b"data:")
+        return event.startswith(self.plain.content)
 
     def text(self, event: bytes) -> str:
         return delta_text(event)
@@ -67,6 +79,9 @@ class ResponsesEvents:
 
     end_name = "response.completed"
     _ENDS = (b"event: response.completed", b"event: response.incomplete", b"event: response.failed")
+    plain = PlainEvents.of(
+        named=True, ends=_ENDS, usage=None, content=b"event: response.output_text.delta"
+    )
 
     def is_end(self, event: bytes) -> bool:
         return event.startswith(self._ENDS)
@@ -80,7 +95,7 @@ class ResponsesEvents:
         return usage, False
 
     def is_content(self, event: bytes) -> bool:
-        return event.startswith(b"event: response.output_text.delta")
+        return event.startswith(self.plain.content)
 
     def text(self, event: bytes) -> str:
         return ""  # (Responses streams are not resumed)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,33 +20,84 @@ _FIELDS = (b"data:", b"event:", b"id:", b"retry:", b":")  # what an SSE line may
 
 @dataclass(slots=True)
 class EventSplitter:
-    """Feed raw chunks, get back complete events (each without its trailing blank line).
-    `overflow` turns true when an unfinished event passes MAX_EVENT_BYTES (then nothing more
-    is buffered)."""
+    """Feed raw chunks, get back complete events. `overflow` turns true when an unfinished
+    event passes MAX_EVENT_BYTES (then nothing more is buffered)."""
 
     _buf: bytes = b""
     overflow: bool = False
 
-    def feed(self, chunk: bytes) -> list[bytes]:
-        if b"\r" in chunk:
-            chunk = chunk.replace(b"\r\n", b"\n")
+    def take(self, chunk: bytes) -> bytes:
+        """The complete events buffered so far with this chunk, as they came (CRLF as LF): up
+        to and including the last blank line; the unfinished rest stays buffered. A chunk of
+        whole events comes back as the same object, uncopied."""
         data = self._buf + chunk if self._buf else chunk
-        parts = data.split(b"\n\n")
-        self._buf = parts.pop()
+        if b"\r" in data:  # (a CR ending the data stays buffered: its LF may come next)
+            data = data.replace(b"\r\n", b"\n")
+        cut = data.rfind(b"\n\n") + 2
+        if cut == 1:  # no blank line yet
+            self._buf, data = data, b""
+        elif cut < len(data):
+            self._buf, data = data[cut:], data[:cut]
+        else:
+            self._buf = b""
         if len(self._buf) > MAX_EVENT_BYTES:
             self.overflow, self._buf = True, b""
-        return [p for p in parts if p]
+        return data
+
+    def feed(self, chunk: bytes) -> list[bytes]:
+        """The complete events (each without its trailing blank line)."""
+        return [p for p in self.take(chunk).split(b"\n\n") if p]
 
 
 def sse_lines_only(event: bytes) -> bytes:
     """The event without lines that are no SSE field (a vendor's stray text never reaches the
-    client verbatim); b"" if nothing is left. One `data:` line, the usual case, costs a check."""
+    client verbatim); b"" if nothing is left. The event itself when every line is a field."""
     if b"\n" not in event:
         return event if event.startswith(_FIELDS) else b""
-    return b"\n".join(line for line in event.split(b"\n") if line.startswith(_FIELDS))
+    lines = event.split(b"\n")
+    kept = [line for line in lines if line.startswith(_FIELDS)]
+    return event if len(kept) == len(lines) else b"\n".join(kept)
 
-    def rest(self) -> bytes:
-        return self._buf.strip()
+
+@dataclass(frozen=True, slots=True)
+class PlainEvents:
+    """What of a read a dialect relays as it came, parsing nothing: a run of events that are
+    each one `data: {...}` line (after one `event:` line where the dialect names its events),
+    none ending the stream and none where `usage` matches (wherever usage may be). Checked
+    over the whole read in C (a regular expression, a search, a count): no per-event Python."""
+
+    grammar: re.Pattern[bytes]
+    usage: re.Pattern[bytes] | None
+    content: bytes  # how a content event starts (what the dialect's is_content checks)
+
+    @classmethod
+    def of(
+        cls, *, named: bool, ends: tuple[bytes, ...], usage: bytes | None, content: bytes
+    ) -> PlainEvents:
+        """`ends`: how the events that end a stream start; `usage`: a regular expression."""
+        not_end = b"(?!" + b"|".join(re.escape(end) for end in ends) + b")"
+        name = rb"event: [^\n]*\n" if named else b""
+        grammar = re.compile(b"(?:" + not_end + name + rb"data: \{[^\n]*\}\n\n)*")
+        return cls(grammar, re.compile(usage) if usage else None, content)
+
+    def stops(self, data: bytes) -> list[int]:
+        """Where the events that may carry usage start, in order; then len(data)."""
+        out = []
+        for hit in self.usage.finditer(data) if self.usage is not None else ():
+            start = data.rfind(b"\n\n", 0, hit.start())
+            out.append(start + 2 if start >= 0 else 0)
+        out.append(len(data))
+        return out
+
+    def run(self, data: bytes, pos: int, limit: int) -> tuple[int, int]:
+        """(end, content events) of the run of plain events from pos, stopping by limit."""
+        match = self.grammar.match(data, pos, limit)
+        end = match.end() if match is not None else pos
+        if end == pos:
+            return pos, 0
+        # A plain event has no line break but its own: "\n" + content is where one starts.
+        count = data.count(b"\n" + self.content, pos, end) + data.startswith(self.content, pos)
+        return end, count
 
 
 def usage_of(event: bytes) -> tuple[Usage | None, bool]:
@@ -65,10 +117,18 @@ def usage_of(event: bytes) -> tuple[Usage | None, bool]:
 
 
 def well_formed(event: bytes) -> bool:
-    """A data event must carry JSON: a torn or garbled chunk must not reach the client as text."""
+    """Structurally sound: a data event carries one JSON object, `{...}` (a torn or garbled
+    chunk must not reach the client as text). The JSON is parsed in full only where it is
+    read: the usage, the end, the first event, a translated stream's events."""
+    payload = data_of(event)
+    return payload is None or (payload[:1] == b"{" and payload[-1:] == b"}")
+
+
+def parses(event: bytes) -> bool:
+    """A data event carries JSON (no data, a comment or keep-alive, passes too)."""
     payload = data_of(event)
     if payload is None:
-        return True  # a comment or keep-alive
+        return True
     try:
         orjson.loads(payload)
     except orjson.JSONDecodeError:
