@@ -8,16 +8,17 @@ the deployment's) go out in one write and are answered in one read.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Awaitable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from gateway.state.resp_pipe import RespPipe, pack
-
-if TYPE_CHECKING:  # redis is imported only by a gateway that uses it (start-up time)
+if TYPE_CHECKING:  # redis and hiredis are imported only by a gateway that uses them (start-up)
     from redis.asyncio import Redis, RedisCluster
     from redis.commands.core import AsyncScript
+
+    from gateway.state.resp_pipe import RespPipe
 
 _LUA = Path(__file__).with_name("lua")
 
@@ -33,7 +34,13 @@ class Script:
     def __init__(self, source: str) -> None:
         self.source = source
         self.sha = hashlib.sha1(self.source.encode()).hexdigest()
-        self.load = pack("SCRIPT", "LOAD", self.source)
+
+    @functools.cached_property
+    def load(self) -> bytes:
+        """SCRIPT LOAD of it, packed once (only a pipeline sends it)."""
+        from gateway.state.resp_pipe import pack
+
+        return pack("SCRIPT", "LOAD", self.source)
 
 
 class ScriptRunner(Protocol):
@@ -48,10 +55,14 @@ class PipeRunner:
     eager = True
 
     def __init__(self, pipe: RespPipe) -> None:
-        self.pipe = pipe
+        from gateway.state.resp_pipe import pack
+
+        self.pipe, self._pack = pipe, pack
 
     def run(self, script: Script, keys: Sequence[str], args: Sequence[Any]) -> Awaitable[Any]:
-        return self.pipe.call(pack("EVALSHA", script.sha, len(keys), *keys, *args), script.load)
+        return self.pipe.call(
+            self._pack("EVALSHA", script.sha, len(keys), *keys, *args), script.load
+        )
 
     async def close(self) -> None:
         await self.pipe.close()
@@ -79,6 +90,8 @@ def runner_for(client: Redis | RedisCluster) -> ScriptRunner:
     password at most (its address, database, credentials and timeouts), else redis-py."""
     from redis.asyncio import Redis
     from redis.asyncio.connection import Connection, SSLConnection
+
+    from gateway.state.resp_pipe import RespPipe
 
     if not isinstance(client, Redis):
         return RedisPyRunner(client)

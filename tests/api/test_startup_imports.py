@@ -3,7 +3,8 @@ runs its lifespan, as `gateway serve --no-auth` does on the embedded SQLite ledg
 already at the head revision needs neither Alembic nor SQLAlchemy (nor aiosqlite); a new file
 does (it is migrated), and so does a gateway with keys (its key store), so the check can fail.
 litellm's cost map is read only when a deployment is priced by it, the tokenizer loaded at
-start only when a TPM limit will ask for counts."""
+start only when a TPM limit will ask for counts. Neither redis-py nor hiredis is imported by a
+gateway whose state is in memory."""
 
 from __future__ import annotations
 
@@ -34,6 +35,8 @@ SCRIPT = textwrap.dedent(
             ledger_spool_dir=WORK / "spool",
             watch_config=False,
             auth=sys.argv[2] == "auth",
+            redis_url=None if sys.argv[2] != "redis" else "redis://127.0.0.1:6379/0",
+            redis_prefix="test-startup-imports:",
             master_key="sk-master-test-0123456789",
         )
         app = create_app(settings, env={"OPENAI_KEY": "sk-test"})
@@ -57,7 +60,7 @@ providers:
     models:
       gpt: {upstream: gpt-4o-mini, price: {input_per_mtok: 1, output_per_mtok: 1}}
 """
-LAZY = ["alembic", "sqlalchemy", "aiosqlite", "tiktoken"]
+LAZY = ["alembic", "sqlalchemy", "aiosqlite", "tiktoken", "redis", "hiredis"]
 
 
 def start(work: Path, auth: str, wait: str = "-") -> list[str]:
@@ -89,6 +92,12 @@ def test_a_ledger_at_head_is_ready_without_alembic_or_sqlalchemy(work: Path) -> 
 def test_a_gateway_with_keys_opens_its_key_store(work: Path) -> None:
     start(work, "no-auth")  # migrated
     assert start(work, "auth")[1] == '["aiosqlite", "sqlalchemy"]'  # the store, not Alembic
+
+
+def test_only_a_gateway_with_its_state_in_redis_imports_redis(work: Path) -> None:
+    start(work, "no-auth")  # migrated
+    assert start(work, "no-auth")[1] == "[]"
+    assert start(work, "redis")[1] == '["hiredis", "redis"]'
 
 
 def test_litellms_cost_map_is_loaded_only_for_a_deployment_it_prices(work: Path) -> None:
