@@ -16,6 +16,7 @@ from typing import Any
 
 from gateway.config.runtime import Deployment
 from gateway.core.estimators import Outcome, OutcomeKind
+from gateway.core.latency_fit import MAX_WEIGHT
 from gateway.core.operation import served_as
 from gateway.core.usage import Usage
 from gateway.errors import UpstreamError, UpstreamStatusError, UpstreamTimeout
@@ -31,6 +32,7 @@ from gateway.upstream.base import Call, Reply, StreamReply
 
 RETRY_AFTER_DEFAULT_S = 1.0  # a 429 without Retry-After: out of routing for this long
 
+MAX_WEIGHT_WAITS = int(MAX_WEIGHT)  # streams waiting past the target that count, at most
 HEDGE_LOST = "hedge lost"  # the cancel message of the attempt that lost a hedge race
 
 
@@ -207,9 +209,13 @@ class FirstTokenWaits:
         if answered and sent is not None:
             self._answered[deployment_id] = max(self._answered.get(deployment_id, sent), sent)
 
-    def overdue_ms(self, deployment_id: str, target_ms: float, now: float) -> list[float]:
-        """How long those still waiting past `target_ms` (certain misses) have waited, leaving
-        out any sent before the newest that answered (overtaken by it: an older sign)."""
+    def overdue_ms(
+        self, deployment_id: str, target_ms: float, now: float, most: int = MAX_WEIGHT_WAITS
+    ) -> list[float]:
+        """How long those still waiting past `target_ms` (certain misses) have waited, the
+        `most` longest, leaving out any sent before the newest that answered (overtaken by it:
+        an older sign). At most `most`: a fit holds no more samples than that anyway, and a
+        slow-down at a high rate must not cost a fold per request in flight."""
         waits = self._waiting.get(deployment_id)
         if not waits:
             return []
@@ -221,6 +227,8 @@ class FirstTokenWaits:
                 break
             if sent > since:
                 out.append(waited)
+                if len(out) >= most:
+                    break
         return out
 
 

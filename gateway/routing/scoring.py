@@ -145,7 +145,9 @@ def rank(
     if prefer_owned and not degraded:
         ordered = owned_first(ordered)  # stable: the owned keep their order among themselves
     share = probe_share(ordered, explore_rate)
-    explore = draws.probe_credit + share >= 1.0 if share > 0 else draws.explore < explore_rate
+    # (A whole probe within rounding: 0.1 added ten times is 0.9999999999999999.)
+    due = draws.probe_credit + share >= 1.0 - 1e-9
+    explore = due if share > 0 else draws.explore < explore_rate
     pool = probe_pool(ordered, stats) if explore else []
     if pool:
         chosen = pool[min(int(draws.pick * len(pool)), len(pool) - 1)]

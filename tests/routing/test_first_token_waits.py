@@ -35,3 +35,8 @@ def test_an_answer_ends_a_wait_and_overtakes_the_older_ones() -> None:
     assert w.overdue_ms("a/m", 800.0, 5.0) == []
     w.begin("a/m", "r3", 3.5)
     assert w.overdue_ms("a/m", 800.0, 5.0) == pytest.approx([1500.0])
+
+
+def test_at_most_the_longest_waits_count() -> None:
+    w = waits(1.0, 2.0, 3.0, 4.0)
+    assert w.overdue_ms("a/m", 800.0, 5.0, most=2) == pytest.approx([4000.0, 3000.0])

@@ -199,6 +199,25 @@ def test_a_cheaper_candidate_left_behind_is_probed_every_1_over_share_requests()
     assert probes(60, 0.0) == probes(60, 0.99) == [19, 39, 59]
 
 
+def test_a_share_summing_to_one_within_rounding_is_a_probe() -> None:
+    stats = {"cheap/m": observed(3000.0), "fast/m": observed(100.0)}
+    credit, probes = 0.0, []
+    for i in range(60):
+        ranking = rank(
+            [CHEAP, FAST],
+            stats,
+            DEMAND,
+            strategy=Strategy.BALANCED,
+            slo=LOOSE,
+            draws=Draws(probe_credit=credit),
+            explore_rate=1 / 75,  # a share of 1/30: thirty of them add up to 0.9999999999999999
+        )
+        if ranking.explored:
+            probes.append(i)
+        credit = next_credit(credit, ranking)
+    assert probes == [29, 59]
+
+
 def test_nothing_cheaper_left_keeps_the_random_rate() -> None:
     # The cheapest wins but fails now and then, and fast's estimate is stale: the plain 2 %.
     shaky = {"cheap/m": replace(observed(100.0), p_fail=0.05), "fast/m": stale(100.0)}
