@@ -24,6 +24,7 @@ from gateway.routing.failures import kind_of
 from gateway.routing.health import RejectedCredentials, says_bad_key
 from gateway.routing.run import Run
 from gateway.routing.scoring import Ranking
+from gateway.routing.stated_limits import StatedLimits
 from gateway.routing.translate import TRANSLATIONS
 from gateway.state.quota import Grant, header_headroom
 from gateway.state.store import Store
@@ -76,6 +77,7 @@ class Attempts:
         self._background = background
         self.waits = FirstTokenWaits()  # streams without a first token yet: evidence in flight
         self._probes: set[str] = set()  # reservations of probes, until settled
+        self.stated = StatedLimits()  # rpm the vendors' headers state: reservations hold it
 
     async def attempt(self, run: Run, dep: Deployment, grant: Grant) -> Tried:
         req, route = run.req, run.route
@@ -170,6 +172,8 @@ class Attempts:
         or set too high): the deployment is out of routing until then."""
         self.metrics.attempt(dep.id, kind)
         hint, ttl = header_headroom(headers) if headers else None, 0.0
+        if headers:
+            self.stated.learn(dep.id, headers)
         if isinstance(refused, UpstreamStatusError) and refused.upstream_status == 429:
             hint, ttl = 0.0, refused.retry_after_s or RETRY_AFTER_DEFAULT_S
         outcome = Outcome(
