@@ -37,6 +37,7 @@ class Outcome:
     completion_tokens: int | None = None
     hint_headroom: float | None = None  # from the provider's x-ratelimit-* headers, if sent
     hint_ttl_s: float = 0.0  # how long the hint holds (0: HINT_TTL_S); a 429's Retry-After
+    probe: bool = False  # sent to a deployment the scorer had left, to see if it changed
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,15 +120,16 @@ def apply(est: Estimate, outcome: Outcome) -> Estimate:
     latency = est.latency_ms
     ttft_fit = fade(est.ttft_fit, dt) if est.ttft_fit else None
     tpot_fit = fade(est.tpot_fit, dt) if est.tpot_fit else None
+    probe = outcome.probe
     if outcome.kind == "ok":
         tokens = outcome.completion_tokens or 0
         if outcome.ttft_ms is not None:
             ttft = peak_ewma(ttft, outcome.ttft_ms, dt)
-            ttft_fit = observe(est.ttft_fit, outcome.ttft_ms, dt)
+            ttft_fit = observe(est.ttft_fit, outcome.ttft_ms, dt, probe=probe)
             if tokens > 1:
                 sample = max((outcome.latency_ms - outcome.ttft_ms) / (tokens - 1), 0.0)
                 tpot = peak_ewma(tpot, sample, dt)
-                tpot_fit = observe(est.tpot_fit, sample, dt)
+                tpot_fit = observe(est.tpot_fit, sample, dt, probe=probe)
         else:
             # Non-streamed: split the total with the decode speed a stream measured, or a
             # typical one until then (charging all of it to TTFT made fast vendors look slow).
@@ -139,7 +141,7 @@ def apply(est: Estimate, outcome: Outcome) -> Estimate:
                 # typical pace, or a peak one, derived TTFTs scatter and widen the fit).
                 decode_ms = tokens * math.exp(est.tpot_fit.mean)
                 sample = max(outcome.latency_ms - decode_ms, outcome.latency_ms * MIN_TTFT_SHARE)
-                ttft_fit = observe(est.ttft_fit, sample, dt)
+                ttft_fit = observe(est.ttft_fit, sample, dt, probe=probe)
         latency = peak_ewma(latency, outcome.latency_ms, dt)
     elif outcome.kind in ("timeout", "slow"):
         # A timeout is evidence of slowness; a fast error is not evidence of speed.

@@ -9,6 +9,7 @@ Pure: time is passed in.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from statistics import NormalDist
 
@@ -17,9 +18,11 @@ FIT_TAU_S = 8.0  # an idle fit loses weight with this time constant
 PRIOR_WEIGHT = 1.0  # the prior counts as this many samples
 PRIOR_SIGMA = 0.5  # spread of ln(ms) assumed around a published typical TTFT (wide: x1.65)
 MIN_SIGMA = 0.08  # no fit is trusted to be sharper than this
-# A sample this many sigmas (or twice) faster than the fit says the deployment recovered,
+# A sample this many sigmas (or twice) faster than the fit says the deployment recovered, when
+# it is a probe (a request sent to a deployment the scorer had left, to see whether it changed)
+# or came after no sample for RESTART_GAP_S (a replica that did not send the probe).
 CHANGE_Z = 2.0
-RESTART_GAP_S = 2.0  # when it had no sample for this long (we had left it: this is a probe)
+RESTART_GAP_S = 2.0
 _FLOOR_MS = 0.1
 
 
@@ -33,22 +36,57 @@ class LogFit:
 
 
 def observe(
-    fit: LogFit | None, sample_ms: float, dt_s: float = 0.0, cap: float = MAX_WEIGHT
+    fit: LogFit | None,
+    sample_ms: float,
+    dt_s: float = 0.0,
+    cap: float = MAX_WEIGHT,
+    *,
+    probe: bool = False,
 ) -> LogFit:
-    """Fold one sample in, `dt_s` seconds after the fit's last update."""
+    """Fold one sample in, `dt_s` seconds after the fit's last update; `probe`: it answers a
+    request sent to see whether a deployment we had left changed."""
     x = math.log(max(sample_ms, _FLOOR_MS))
     if fit is None or fit.weight <= 0:
         return LogFit(x, 0.0, 1.0)
     d = x - fit.mean
     faded = fade(fit, dt_s)
     sigma = max(math.sqrt(max(fit.var, 0.0)), MIN_SIGMA)
-    if dt_s >= RESTART_GAP_S and d < -min(CHANGE_Z * sigma, math.log(2.0)):
-        # A probe of a deployment we had left, far faster than its fit: it recovered. Only
+    if (probe or dt_s >= RESTART_GAP_S) and d < -min(CHANGE_Z * sigma, math.log(2.0)):
+        # A probe of a deployment we had left, far faster than its fit: it recovered (the gap
+        # alone was the only sign of a probe once; probes now come every few seconds). Only
         # this way round: noise on our side (a busy host) makes samples slower, never faster.
         return LogFit(x, fit.var, 1.0)  # its spread kept: one sample does not make it sharp
     n = min(faded.weight + 1.0, cap)
     a = 1.0 / n
     return LogFit(fit.mean + a * d, (1.0 - a) * (fit.var + a * d * d), n)
+
+
+def past_target(fit: LogFit | None, waits_ms: Iterable[float], target_ms: float) -> LogFit | None:
+    """The fit with the attempts still waiting for a first token past the target folded in.
+
+    Each is a sample known only to be longer than its wait (censored): taken at its expected
+    value given that, under the fit. Evidence before those attempts complete: a deployment that
+    slows down is left a target's worth of waiting after it did, not once its slow answers are
+    in. Waits within the target are left out: they may yet meet it.
+    """
+    for waited in sorted(waits_ms):
+        if waited > target_ms:
+            fit = observe(fit, math.exp(_mean_above(fit, waited)))
+    return fit
+
+
+def _mean_above(fit: LogFit | None, ms: float) -> float:
+    """E[ln latency | latency > ms] under the fit (ln ms itself when the fit gives no weight)."""
+    x = math.log(max(ms, _FLOOR_MS))
+    if fit is None or fit.weight <= 0:
+        return x
+    sigma = max(math.sqrt(max(fit.var, 0.0)), MIN_SIGMA)
+    z = (x - fit.mean) / sigma
+    tail = 0.5 * math.erfc(z / math.sqrt(2.0))
+    if tail < 1e-12:  # far past the fit: the wait itself is the best guess there is
+        return x
+    density = math.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi)
+    return max(fit.mean + sigma * density / tail, x)
 
 
 def fade(fit: LogFit, dt_s: float, tau_s: float = FIT_TAU_S) -> LogFit:

@@ -26,7 +26,7 @@ from gateway.replay.recorded import Recorded, met, sample_of
 from gateway.replay.tally import RouteReplay
 from gateway.routing.output_estimate import OutputEstimate, output_cap
 from gateway.routing.policy import resolve
-from gateway.routing.scoring import QUOTA_EXHAUSTED, Demand, Draws, rank
+from gateway.routing.scoring import QUOTA_EXHAUSTED, Demand, Draws, next_credit, rank
 from gateway.state.quota import Denied, Grant, LocalQuota
 
 OPERATIONS: Mapping[str, Operation] = {op.endpoint: op for op in Operation}
@@ -78,6 +78,7 @@ class Replay:
         self._resolved: dict[tuple[str, str | None, str], Route | None] = {}
         self._refreshed: dict[str, int] = {}  # deployment -> refresh tick its quota use is from
         self._seq = 0
+        self._probe_credit: dict[str, float] = {}  # route -> credit, as the router keeps it
         self.routes: dict[str, RouteReplay] = {}
 
     def feed(self, row: Recorded) -> None:
@@ -159,11 +160,13 @@ class Replay:
             demand,
             strategy=route.strategy,
             slo=route.slo,
-            draws=Draws(tie=draw(), explore=draw(), pick=draw()),
+            draws=Draws(draw(), draw(), draw(), self._probe_credit.get(route.name, 0.0)),
             explore_rate=self._knobs.explore_rate,
             weights=route.weights,
             prefer_owned=route.prefer_owned_capacity,
         )
+        credit = self._probe_credit.get(route.name, 0.0)
+        self._probe_credit[route.name] = next_credit(credit, ranking)
         full = [e.deployment for e in ranking.excluded if e.reason == QUOTA_EXHAUSTED]
         reserve = demand.prompt_tokens + min(output, output_cap(route))
         now_ms = int(row.at * 1000)

@@ -8,6 +8,7 @@ ends), a failure at once, a cancellation (hedge lost, client gone) before it pro
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
@@ -15,12 +16,15 @@ from typing import Any
 
 from gateway.config.runtime import Deployment
 from gateway.core.estimators import Outcome, OutcomeKind
+from gateway.core.latency_fit import MAX_WEIGHT
 from gateway.core.operation import served_as
 from gateway.core.usage import Usage
 from gateway.errors import UpstreamError, UpstreamStatusError, UpstreamTimeout
 from gateway.routing.failures import kind_of
 from gateway.routing.health import RejectedCredentials, says_bad_key
 from gateway.routing.run import Run
+from gateway.routing.scoring import Ranking
+from gateway.routing.stated_limits import StatedLimits
 from gateway.routing.translate import TRANSLATIONS
 from gateway.state.quota import Grant, header_headroom
 from gateway.state.store import Store
@@ -29,6 +33,7 @@ from gateway.upstream.base import Call, Reply, StreamReply
 
 RETRY_AFTER_DEFAULT_S = 1.0  # a 429 without Retry-After: out of routing for this long
 
+MAX_WEIGHT_WAITS = int(MAX_WEIGHT)  # streams waiting past the target that count, at most
 HEDGE_LOST = "hedge lost"  # the cancel message of the attempt that lost a hedge race
 
 
@@ -70,6 +75,9 @@ class Attempts:
         self._credentials = credentials
         self._clock = clock
         self._background = background
+        self.waits = FirstTokenWaits()  # streams without a first token yet: evidence in flight
+        self._probes: set[str] = set()  # reservations of probes, until settled
+        self.stated = StatedLimits()  # rpm the vendors' headers state: reservations hold it
 
     async def attempt(self, run: Run, dep: Deployment, grant: Grant) -> Tried:
         req, route = run.req, run.route
@@ -90,6 +98,7 @@ class Attempts:
         )
         number = len(run.failures) + 1
         started = time.perf_counter()
+        self._begin(run, dep, grant, number, started)
         upstream = run.upstreams[dep.provider]
         limit = _tighter(route.first_token_timeout_s, route.total_timeout_s)
         span = run.trace.attempt(
@@ -133,6 +142,8 @@ class Attempts:
             span.failed("hedge_lost" if lost else "cancelled", type(exc).__name__)
             await self.settle(dep, grant, started, "slow" if lost else "rejected", usage=None)
             raise
+        finally:
+            self.waits.end(dep.id, grant.resid, answered=stream is not None)
         answer = Answer(dep, grant, number, started, time.perf_counter() - started, reply, stream)
         usage = reply.usage if reply is not None else None
         span.answered((usage.prompt_tokens, usage.completion_tokens) if usage else None)
@@ -161,6 +172,8 @@ class Attempts:
         or set too high): the deployment is out of routing until then."""
         self.metrics.attempt(dep.id, kind)
         hint, ttl = header_headroom(headers) if headers else None, 0.0
+        if headers:
+            self.stated.learn(dep.id, headers)
         if isinstance(refused, UpstreamStatusError) and refused.upstream_status == 429:
             hint, ttl = 0.0, refused.retry_after_s or RETRY_AFTER_DEFAULT_S
         outcome = Outcome(
@@ -172,8 +185,61 @@ class Attempts:
             usage.completion_tokens if usage else None,
             hint,
             ttl,
+            probe=grant.resid in self._probes,
         )
+        self._probes.discard(grant.resid)
         await self._store.settle(grant, outcome, usage.total_tokens if usage else 0)
+
+    def _begin(self, run: Run, dep: Deployment, grant: Grant, number: int, sent: float) -> None:
+        if is_probe(run.ranking, dep, number):
+            self._probes.add(grant.resid)
+        if run.req.stream:
+            self.waits.begin(dep.id, grant.resid, sent)
+
+
+class FirstTokenWaits:
+    """Streamed attempts waiting for their first token, per deployment: what they waited so far
+    is evidence before they end. Times are perf_counter seconds, passed in."""
+
+    def __init__(self) -> None:
+        self._waiting: dict[str, dict[str, float]] = {}  # deployment -> reservation -> sent
+        self._answered: dict[str, float] = {}  # deployment -> when its newest answer was sent
+
+    def begin(self, deployment_id: str, resid: str, sent: float) -> None:
+        self._waiting.setdefault(deployment_id, {})[resid] = sent
+
+    def end(self, deployment_id: str, resid: str, *, answered: bool) -> None:
+        sent = self._waiting.get(deployment_id, {}).pop(resid, None)
+        if answered and sent is not None:
+            self._answered[deployment_id] = max(self._answered.get(deployment_id, sent), sent)
+
+    def overdue_ms(
+        self, deployment_id: str, target_ms: float, now: float, most: int = MAX_WEIGHT_WAITS
+    ) -> list[float]:
+        """How long those still waiting past `target_ms` (certain misses) have waited, the
+        `most` longest, leaving out any sent before the newest that answered (overtaken by it:
+        an older sign). At most `most`: a fit holds no more samples than that anyway, and a
+        slow-down at a high rate must not cost a fold per request in flight."""
+        waits = self._waiting.get(deployment_id)
+        if not waits:
+            return []
+        since = self._answered.get(deployment_id, -math.inf)
+        out = []
+        for sent in waits.values():  # oldest first: stop at the first within the target
+            waited = (now - sent) * 1000
+            if waited <= target_ms:
+                break
+            if sent > since:
+                out.append(waited)
+                if len(out) >= most:
+                    break
+        return out
+
+
+def is_probe(ranking: Ranking, dep: Deployment, number: int) -> bool:
+    """The first attempt, on the candidate exploration moved first."""
+    first = ranking.ranked[0].deployment.id if ranking.ranked else None
+    return number == 1 and ranking.explored and first == dep.id
 
 
 def _tighter(a: float | None, b: float | None) -> float | None:

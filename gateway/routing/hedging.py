@@ -61,7 +61,7 @@ async def hedged(
         if done:
             return Race.of(lead.result())
         runner_up = queue[0]
-        second_grant = await store.reserve(runner_up, run.tokens)
+        second_grant = await store.reserve(attempts.stated.cap(runner_up), run.tokens)
         if isinstance(second_grant, Denied):
             attempts.metrics.hedge(run.route.name, "denied")  # the runner-up had no room
             return Race.of(await lead)

@@ -49,7 +49,7 @@ async def walk(
         dep = queue.popleft()
         if run.failures and run.failures[-1][0] is dep:
             await sleep(backoff_s(len(run.failures), run.failures[-1][1]))
-        grant = run.reserved(dep) or await store.reserve(dep, run.tokens)
+        grant = run.reserved(dep) or await store.reserve(attempts.stated.cap(dep), run.tokens)
         if isinstance(grant, Denied):
             run.denials.append(grant)
             continue

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Coroutine, Mapping
 from dataclasses import replace
 from decimal import Decimal
@@ -12,6 +13,7 @@ from typing import Any
 
 from gateway.config.runtime import Config, Deployment, Route
 from gateway.core.estimators import Stats, to_stats
+from gateway.core.latency_fit import past_target
 from gateway.core.operation import Operation
 from gateway.core.usage import Usage
 from gateway.errors import GatewayError, UpstreamError
@@ -32,7 +34,7 @@ from gateway.routing.policy import resolve
 from gateway.routing.relay import Relay
 from gateway.routing.request import GatewayRequest, Served
 from gateway.routing.run import Run, Timing
-from gateway.routing.scoring import Draws, Excluded, Ranking, rank
+from gateway.routing.scoring import Draws, Excluded, Ranking, next_credit, rank
 from gateway.routing.tokens import TokenCounter
 from gateway.state.quota import Denied, Grant
 from gateway.state.store import Store
@@ -66,6 +68,7 @@ class Router:
         self._ledger = ledger
         self._outputs = OutputEstimate(default_output_tokens)
         self._explore_rate = explore_rate
+        self._probe_credit: dict[str, float] = {}  # route -> credit (scoring.next_credit)
         self._tokens = tokens
         self._pending: set[asyncio.Task[None]] = set()
         timing = timing or Timing()
@@ -95,10 +98,17 @@ class Router:
         snapshot = self._store.snapshot()
         now = self._clock()
         stats: dict[str, Stats] = {}
+        waited_at = time.perf_counter()
         for dep in route.targets:
             est = snapshot.get(dep.id)
-            if est is not None:
-                stats[dep.id] = to_stats(est, now)
+            if est is None:
+                continue
+            st = to_stats(est, now)
+            # Streams still waiting past the target: evidence before they end.
+            waits = self._attempts.waits.overdue_ms(dep.id, route.slo.ttft_ms, waited_at)
+            if waits:
+                st = replace(st, ttft_fit=past_target(st.ttft_fit, waits, route.slo.ttft_ms))
+            stats[dep.id] = st
         demand = req.demand
         if not demand.output_tokens and req.operation.generates:
             demand = replace(demand, output_tokens=self._outputs.expected(route.name))
@@ -109,7 +119,7 @@ class Router:
             demand,
             strategy=route.strategy,
             slo=route.slo,
-            draws=Draws(tie=r(), explore=r(), pick=r()),
+            draws=Draws(r(), r(), r(), self._probe_credit.get(route.name, 0.0)),
             explore_rate=self._explore_rate,
             weights=route.weights,
             prefer_owned=route.prefer_owned_capacity,
@@ -144,6 +154,8 @@ class Router:
         try:
             route = self.resolve(req)
             ranking = self.rank(req, route)
+            credit = self._probe_credit.get(route.name, 0.0)
+            self._probe_credit[route.name] = next_credit(credit, ranking)
             trace.decision(  # (generators: nothing is built when nothing traces)
                 route.name,
                 route.strategy,
@@ -189,7 +201,9 @@ class Router:
         if best is None:
             result = await asked
         else:
-            result, grant = await self._store.reserve_for(asked, best, tokens)
+            result, grant = await self._store.reserve_for(
+                asked, self._attempts.stated.cap(best), tokens
+            )
             first = (best, grant) if grant is not None else None
         if isinstance(result, TenantDenied):
             raise tenant_refusal(result)

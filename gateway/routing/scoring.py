@@ -35,7 +35,14 @@ FAIL_SLO_SHARE = 0.25  # of the SLO value, lost with one failed attempt
 # counts as meeting it, so a cheap candidate that meets it 95 % of the time is not traded for a
 # dearer one that meets it 99 % of the time.
 MISS_TOLERANCE = 0.05
-CHEAPER_PROBE_BOOST = 2.5  # exploration rate multiplier while a cheaper candidate is left
+# While a cheaper candidate is left (slow, failing, full), a steady share of the requests
+# probes it: the exploration rate times this boost, at most the SLO's tolerance (what probes of
+# one still slow may spend), less when the saving it could bring back is under SAVING_FULL of
+# the winner's cost. Steady, not random: the caller keeps a credit each request adds its share
+# to and a probe spends, so probes come every 1/share requests; at random (Poisson) the wait
+# from a recovery to the next probe had a long tail, each second of it paying the price gap.
+CHEAPER_PROBE_BOOST = 2.5
+SAVING_FULL = 0.25
 # A dearer runner-up is probed only while the winner is at risk (its P(miss) past the
 # tolerance, failures costing more than AT_RISK_SHARE of its price, or quota pressure) and only
 # when its own estimate is stale (a TTFT fit backed by fewer samples than STALE_FIT_WEIGHT):
@@ -60,11 +67,14 @@ class Demand:
 
 @dataclass(frozen=True, slots=True)
 class Draws:
-    """Uniform [0, 1) draws made by the caller, so scoring stays deterministic under test."""
+    """Uniform [0, 1) draws made by the caller, so scoring stays deterministic under test; and
+    the caller's probe credit for the route (what earlier requests earned towards probing a
+    cheaper candidate left behind: next_credit)."""
 
     tie: float = 0.0
     explore: float = 1.0  # >= explore_rate: no exploration
     pick: float = 0.0
+    probe_credit: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +102,7 @@ class Ranking:
     excluded: tuple[Excluded, ...]
     explored: bool = False
     degraded: bool = False  # every candidate's circuit was open: serving the least bad
+    probe_share: float = 0.0  # a cheaper candidate is left: the probe credit this request earns
 
 
 def rank(
@@ -133,15 +144,33 @@ def rank(
     ordered = _break_ties(sorted(scored, key=lambda s: s.total), draws.tie)
     if prefer_owned and not degraded:
         ordered = owned_first(ordered)  # stable: the owned keep their order among themselves
-    if any(s.cost_usd < ordered[0].cost_usd for s in ordered[1:]):
-        # Something cheaper was left (slow, failing, full): probe it more often, so it is back
-        # soon after it recovers; the probes spend at most the SLO's tolerance.
-        explore_rate = min(explore_rate * CHEAPER_PROBE_BOOST, MISS_TOLERANCE)
-    pool = probe_pool(ordered, stats) if draws.explore < explore_rate else []
+    share = probe_share(ordered, explore_rate)
+    # (A whole probe within rounding: 0.1 added ten times is 0.9999999999999999.)
+    due = draws.probe_credit + share >= 1.0 - 1e-9
+    explore = due if share > 0 else draws.explore < explore_rate
+    pool = probe_pool(ordered, stats) if explore else []
     if pool:
         chosen = pool[min(int(draws.pick * len(pool)), len(pool) - 1)]
         ordered = [chosen, *(s for s in ordered if s is not chosen)]
-    return Ranking(tuple(ordered), tuple(excluded), bool(pool), degraded)
+    return Ranking(tuple(ordered), tuple(excluded), bool(pool), degraded, share)
+
+
+def probe_share(ordered: Sequence[Scored], explore_rate: float) -> float:
+    """The share of requests that probe the cheapest candidate left behind; 0 if none is."""
+    best = ordered[0].cost_usd
+    cheapest = min((s.cost_usd for s in ordered[1:]), default=best)
+    if cheapest >= best or best <= 0:
+        return 0.0
+    saving = (best - cheapest) / best
+    return min(explore_rate * CHEAPER_PROBE_BOOST, MISS_TOLERANCE) * min(saving / SAVING_FULL, 1.0)
+
+
+def next_credit(credit: float, ranking: Ranking) -> float:
+    """The route's probe credit after this ranking: spent by a probe, reset once nothing cheaper
+    is left (a probe owed from an earlier outage is not paid into the next one at its start)."""
+    if ranking.explored or ranking.probe_share <= 0:
+        return 0.0
+    return min(credit + ranking.probe_share, 1.0)
 
 
 def probe_pool(ordered: Sequence[Scored], stats: Mapping[str, Stats]) -> list[Scored]:

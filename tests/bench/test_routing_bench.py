@@ -168,6 +168,9 @@ def test_window_peak_and_quota_use() -> None:
     sc = scenario()
     assert quota_use(sc, {"cheap": [0, 1, 2]}) == {"cheap": 1.0}  # only declared vendors
     assert quota_use(sc, {}) == {"cheap": 0.0}
+    # Declared too high (6, the vendor enforces 3): use of the limit that holds.
+    high = scenario(vendors={"cheap": {"price": [1, 1], "ttft_ms": 1, "rpm": 3, "declared_rpm": 6}})
+    assert quota_use(high, {"cheap": [0, 1, 2]}) == {"cheap": 1.0}
 
 
 def test_fault_times_divert_and_readmit() -> None:

@@ -17,6 +17,7 @@ from gateway.core.latency_fit import (
     fade,
     observe,
     p_above,
+    past_target,
     pooled,
     quantile_ms,
     with_prior,
@@ -190,3 +191,54 @@ def test_a_refusal_hint_holds_for_its_own_ttl() -> None:
     assert bare.fails == 1.0  # a 429 that says nothing more still counts
     headers = apply(Estimate(), Outcome("a/m", "ok", 10.0, latency_ms=5, hint_headroom=0.5))
     assert to_stats(headers, 50.0).headroom == 0.5  # a header's hint: its window (60 s)
+
+
+def test_a_probe_far_faster_than_the_fit_restarts_it_without_a_gap() -> None:
+    slow = fit_of([2000.0] * 30)
+    # Probes now come every few seconds: the one after the recovery need not wait for a gap.
+    assert observe(slow, 200.0, 0.5, probe=True) == LogFit(math.log(200.0), slow.var, 1.0)
+    assert observe(slow, 200.0, 0.5).weight == MAX_WEIGHT  # no probe, no gap: one sample
+    assert observe(slow, 1900.0, 0.5, probe=True).weight == MAX_WEIGHT  # no faster: a sample
+    assert observe(slow, 3000.0, 0.5, probe=True).mean > slow.mean  # slower: a sample
+    est = apply(
+        Estimate(ttft_fit=slow, updated_at=10.0),
+        Outcome("a/m", "ok", 10.5, latency_ms=280, ttft_ms=200, completion_tokens=16, probe=True),
+    )
+    assert est.ttft_fit is not None and est.ttft_fit.weight == 1.0
+
+
+@pytest.mark.parametrize(
+    ("waits_ms", "moved"),
+    [
+        ([], False),
+        ([300.0, 700.0, 799.0], False),  # within the 800 ms target: they may still meet it
+        ([900.0], True),  # past it: a certain miss, evidence before the answer
+        ([900.0, 1500.0, 2500.0], True),
+    ],
+)
+def test_waits_past_the_target_count_as_slow_samples(waits_ms: list[float], moved: bool) -> None:
+    steady = fit_of([250.0] * 30)
+    seen = past_target(steady, waits_ms, 800.0)
+    assert (seen != steady) is moved
+    if moved:
+        assert seen is not None and p_above(seen, 800.0) > p_above(steady, 800.0)
+
+
+def test_more_and_longer_waits_push_the_miss_probability_up() -> None:
+    steady = fit_of([250.0] * 30)
+
+    def p(waits: list[float]) -> float:
+        return p_above(past_target(steady, waits, 800.0), 800.0)
+
+    assert p([900.0]) < p([900.0, 1000.0]) < p([900.0, 1000.0, 1100.0, 1200.0])
+    assert p([900.0]) < p([1800.0])
+    assert p([1000.0] * 6) > 0.1  # half a second of traffic at 12 a second: it is left
+
+
+def test_a_wait_counts_at_least_as_long_as_it_is() -> None:
+    # A wait well inside a slow fit counts at the fit's own mean above it, not at the wait.
+    slow = LogFit(math.log(2000.0), 0.2**2, 4.0)
+    after = past_target(slow, [900.0], 800.0)
+    assert after is not None and after.mean == pytest.approx(slow.mean, abs=0.01)
+    # With nothing known, a wait is a sample at its own length.
+    assert past_target(None, [1200.0], 800.0) == LogFit(math.log(1200.0), 0.0, 1.0)

@@ -17,7 +17,9 @@ from gateway.routing.scoring import (
     STALE_FIT_WEIGHT,
     Demand,
     Draws,
+    Ranking,
     miss_probability,
+    next_credit,
     rank,
     slo_value_usd,
 )
@@ -155,7 +157,7 @@ def test_near_the_limit_the_loose_slo_spills_and_the_tight_one_stays() -> None:
 
 
 def test_exploration_probes_a_cheaper_candidate_first() -> None:
-    # cheap is out (slow by its fit): exploration tries it, not the dearest.
+    # cheap is out (slow by its fit): a probe tries it, not the dearest, once credit is due.
     mid = dep("mid", 2.0, 4.0)
     stats = {"cheap/m": observed(3000.0), "mid/m": observed(200.0), "fast/m": observed(100.0)}
     for pick in (0.0, 0.5, 0.99):
@@ -165,33 +167,119 @@ def test_exploration_probes_a_cheaper_candidate_first() -> None:
             DEMAND,
             strategy=Strategy.BALANCED,
             slo=LOOSE,
-            draws=Draws(explore=0.0, pick=pick),
+            draws=Draws(explore=1.0, pick=pick, probe_credit=0.96),
             explore_rate=0.02,
         )
         assert ranking.explored
         assert [s.deployment.provider for s in ranking.ranked][:2] == ["cheap", "mid"]
 
 
-def test_a_cheaper_candidate_left_behind_is_probed_more_often() -> None:
+def test_a_cheaper_candidate_left_behind_is_probed_every_1_over_share_requests() -> None:
     stats = {"cheap/m": observed(3000.0), "fast/m": observed(100.0)}
 
-    def explored(draw: float, stats: dict[str, Stats]) -> bool:
-        return rank(
+    def probes(n: int, draw: float) -> list[int]:
+        credit, out = 0.0, []
+        for i in range(n):
+            ranking = rank(
+                [CHEAP, FAST],
+                stats,
+                DEMAND,
+                strategy=Strategy.BALANCED,
+                slo=LOOSE,
+                draws=Draws(explore=draw, probe_credit=credit),
+                explore_rate=0.02,
+            )
+            assert ranking.probe_share == pytest.approx(0.05)  # 2 % x 2.5, the tolerance
+            if ranking.explored:
+                out.append(i)
+            credit = next_credit(credit, ranking)
+        return out
+
+    # Steady, whatever the draws: the 20th, 40th, 60th request (a random draw no longer decides).
+    assert probes(60, 0.0) == probes(60, 0.99) == [19, 39, 59]
+
+
+def test_a_share_summing_to_one_within_rounding_is_a_probe() -> None:
+    stats = {"cheap/m": observed(3000.0), "fast/m": observed(100.0)}
+    credit, probes = 0.0, []
+    for i in range(60):
+        ranking = rank(
             [CHEAP, FAST],
             stats,
             DEMAND,
             strategy=Strategy.BALANCED,
             slo=LOOSE,
-            draws=Draws(explore=draw),
-            explore_rate=0.02,
-        ).explored
+            draws=Draws(probe_credit=credit),
+            explore_rate=1 / 75,  # a share of 1/30: thirty of them add up to 0.9999999999999999
+        )
+        if ranking.explored:
+            probes.append(i)
+        credit = next_credit(credit, ranking)
+    assert probes == [29, 59]
 
-    assert explored(0.04, stats)  # cheap left: up to 5 %
-    assert not explored(0.06, stats)
+
+def test_nothing_cheaper_left_keeps_the_random_rate() -> None:
     # The cheapest wins but fails now and then, and fast's estimate is stale: the plain 2 %.
     shaky = {"cheap/m": replace(observed(100.0), p_fail=0.05), "fast/m": stale(100.0)}
-    assert not explored(0.04, shaky)
-    assert explored(0.01, shaky)
+
+    def explored(draw: float) -> bool:
+        ranking = rank(
+            [CHEAP, FAST],
+            shaky,
+            DEMAND,
+            strategy=Strategy.BALANCED,
+            slo=LOOSE,
+            draws=Draws(explore=draw, probe_credit=1.0),  # credit plays no part here
+            explore_rate=0.02,
+        )
+        assert ranking.probe_share == 0.0
+        return ranking.explored
+
+    assert not explored(0.04)
+    assert explored(0.01)
+
+
+@pytest.mark.parametrize(
+    ("left_price", "explore_rate", "share"),
+    [
+        (1.0, 0.02, 0.05),  # a third of the winner's price: the full share, the tolerance
+        (1.0, 0.01, 0.025),  # the exploration rate x 2.5
+        (1.0, 0.1, 0.05),  # never past the tolerance: what probes of a still slow one may cost
+        (2.25, 0.02, 0.05),  # 25 % cheaper: still the full share
+        (2.7, 0.02, 0.02),  # 10 % cheaper: the share scaled down with the saving
+        (3.0, 0.02, 0.0),  # not cheaper: nothing to probe back
+    ],
+)
+def test_probe_share_follows_the_saving(
+    left_price: float, explore_rate: float, share: float
+) -> None:
+    winner, left = dep("win", 3.0, 3.0), dep("left", left_price, left_price)
+    slow = {"left/m": observed(3000.0), "win/m": observed(100.0)}
+    ranking = rank(
+        [left, winner],
+        slow,
+        DEMAND,
+        strategy=Strategy.BALANCED,
+        slo=LOOSE,
+        draws=Draws(),
+        explore_rate=explore_rate,
+    )
+    assert ranking.ranked[0].deployment.provider == "win"
+    assert ranking.probe_share == pytest.approx(share)
+
+
+@pytest.mark.parametrize(
+    ("credit", "explored", "share", "after"),
+    [
+        (0.3, False, 0.05, 0.35),  # earned
+        (0.98, False, 0.05, 1.0),  # never more than one probe owed
+        (0.97, True, 0.05, 0.0),  # spent by the probe
+        (0.6, False, 0.0, 0.0),  # nothing cheaper left: reset, not saved for the next outage
+    ],
+)
+def test_next_credit(credit: float, explored: bool, share: float, after: float) -> None:
+    ranking = Ranking((), (), explored=explored, probe_share=share)
+    assert next_credit(credit, ranking) == pytest.approx(after)
 
 
 def test_a_dearer_candidate_is_probed_only_when_stale_and_the_winner_at_risk() -> None:
