@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Mapping
 
 import aiohttp
 import httpx
@@ -31,15 +31,25 @@ _ERRORS: tuple[tuple[type[Exception], type[httpx.HTTPError]], ...] = (
 )
 
 
-@contextlib.contextmanager
-def _mapped() -> Iterator[None]:
-    try:
-        yield
-    except Exception as exc:
-        for source, target in _ERRORS:
-            if isinstance(exc, source):
-                raise target(str(exc) or type(exc).__name__) from exc
-        raise
+class _Mapped:
+    """aiohttp's errors raised as httpx's. A plain class, not a generator-based
+    `contextlib.contextmanager`: it wraps every call and every read of a reply."""
+
+    __slots__ = ()
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: object
+    ) -> None:
+        if isinstance(exc, Exception):
+            for source, target in _ERRORS:
+                if isinstance(exc, source):
+                    raise target(str(exc) or type(exc).__name__) from exc
+
+
+_mapped = _Mapped()
 
 
 class NativeResponse:
@@ -49,11 +59,11 @@ class NativeResponse:
         self.headers: Mapping[str, str] = response.headers
 
     async def aread(self) -> bytes:
-        with _mapped():
+        with _mapped:
             return await self._response.read()
 
     async def aiter_raw(self) -> AsyncIterator[bytes]:
-        with _mapped():
+        with _mapped:
             async for chunk in self._response.content.iter_any():
                 yield chunk
 
@@ -82,7 +92,7 @@ class NativeTransport:
         if self._session is None:
             connector = aiohttp.TCPConnector(limit=self._max_connections)
             self._session = aiohttp.ClientSession(connector=connector, auto_decompress=False)
-        with _mapped():
+        with _mapped:
             response = await self._session.request(
                 method,
                 url,
