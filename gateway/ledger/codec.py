@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -14,33 +15,79 @@ from gateway.ledger.record import SpendRecord
 _FIELDS = {f.name for f in dataclasses.fields(SpendRecord)}
 
 
+# spend_log's columns in the order every sink writes them (id is the database's).
+COLUMNS = (
+    "created_at",
+    "request_id",
+    "team",
+    "key_id",
+    "endpoint",
+    "requested_model",
+    "policy",
+    "provider",
+    "deployment",
+    "upstream_model",
+    "stream",
+    "status_code",
+    "error_type",
+    "attempts",
+    "prompt_tokens",
+    "completion_tokens",
+    "cached_tokens",
+    "reasoning_tokens",
+    "cache_write_tokens",
+    "cost_usd",
+    "ttft_ms",
+    "latency_ms",
+    "tags",
+)
+
+
+def _same(value: str | None) -> str | None:
+    return value
+
+
+def row_values(
+    rec: SpendRecord,
+    *,
+    created: object,
+    cost: object,
+    tags: object,
+    text: Callable[[str | None], str | None] = _same,
+) -> tuple[object, ...]:
+    """One row in COLUMNS order. Each sink passes what its driver binds its own way: the time,
+    the cost, the tags, and `text` for the strings a client chose (Postgres refuses NUL)."""
+    return (
+        created,
+        text(rec.request_id),
+        text(rec.team),
+        rec.key_id,
+        rec.endpoint,
+        text(rec.requested_model),
+        text(rec.policy),
+        rec.provider,
+        rec.deployment,
+        rec.upstream_model,
+        rec.stream,
+        rec.status_code,
+        rec.error_type,
+        rec.attempts,
+        rec.prompt_tokens,
+        rec.completion_tokens,
+        rec.cached_tokens,
+        rec.reasoning_tokens,
+        rec.cache_write_tokens,
+        cost,
+        rec.ttft_ms,
+        rec.latency_ms,
+        tags,
+    )
+
+
 def to_row(rec: SpendRecord) -> dict[str, Any]:
-    """The spend_log columns of a record (id is the database's)."""
-    return {
-        "created_at": utc(rec.created_at),
-        "request_id": rec.request_id,
-        "team": rec.team,
-        "key_id": rec.key_id,
-        "endpoint": rec.endpoint,
-        "requested_model": rec.requested_model,
-        "policy": rec.policy,
-        "provider": rec.provider,
-        "deployment": rec.deployment,
-        "upstream_model": rec.upstream_model,
-        "stream": rec.stream,
-        "status_code": rec.status_code,
-        "error_type": rec.error_type,
-        "attempts": rec.attempts,
-        "prompt_tokens": rec.prompt_tokens,
-        "completion_tokens": rec.completion_tokens,
-        "cached_tokens": rec.cached_tokens,
-        "reasoning_tokens": rec.reasoning_tokens,
-        "cache_write_tokens": rec.cache_write_tokens,
-        "cost_usd": rec.cost_usd,
-        "ttft_ms": rec.ttft_ms,
-        "latency_ms": rec.latency_ms,
-        "tags": dict(rec.tags),
-    }
+    """The spend_log columns of a record, by name (SQLAlchemy's insert)."""
+    values = row_values(rec, created=utc(rec.created_at), cost=rec.cost_usd, tags=dict(rec.tags))
+    return dict(zip(COLUMNS, values, strict=True))
 
 
 def dumps(rec: SpendRecord) -> bytes:

@@ -14,7 +14,7 @@ from datetime import date
 import asyncpg
 import orjson
 
-from gateway.ledger.codec import utc
+from gateway.ledger.codec import COLUMNS, row_values, utc
 from gateway.ledger.database import Database
 from gateway.ledger.partitions import create_partition_sql, month_of
 from gateway.ledger.record import SpendRecord
@@ -45,7 +45,8 @@ _TYPES = {
     "latency_ms": "float8",
     "tags": "jsonb",
 }
-_COLUMNS = list(_TYPES)
+_COLUMNS = list(COLUMNS)
+assert set(_TYPES) == set(COLUMNS), "a spend_log column without its Postgres type"
 _STAGE = "spend_log_stage"
 _CREATE_STAGE = (
     f"CREATE TEMP TABLE IF NOT EXISTS {_STAGE} "
@@ -124,34 +125,11 @@ class PostgresSink:
 
 
 def _values(r: SpendRecord) -> tuple[object, ...]:
-    """One COPY record in _COLUMNS order (the hot loop of a batch: no dict in between). Text
-    that came from a client may hold NUL, which Postgres text and jsonb refuse: it is replaced,
-    so one odd model name cannot send a whole batch to the rejected spool."""
-    return (
-        utc(r.created_at),
-        _text(r.request_id),
-        _text(r.team),
-        r.key_id,
-        r.endpoint,
-        _text(r.requested_model),
-        _text(r.policy),
-        r.provider,
-        r.deployment,
-        r.upstream_model,
-        r.stream,
-        r.status_code,
-        r.error_type,
-        r.attempts,
-        r.prompt_tokens,
-        r.completion_tokens,
-        r.cached_tokens,
-        r.reasoning_tokens,
-        r.cache_write_tokens,
-        r.cost_usd,
-        r.ttft_ms,
-        r.latency_ms,
-        orjson.dumps(r.tags).decode().replace("\\u0000", "\\ufffd"),
-    )
+    """One COPY record (the hot loop of a batch: no dict in between). Text that came from a
+    client may hold NUL, which Postgres text and jsonb refuse: it is replaced, so one odd model
+    name cannot send a whole batch to the rejected spool."""
+    tags = orjson.dumps(r.tags).decode().replace("\\u0000", "\\ufffd")
+    return row_values(r, created=utc(r.created_at), cost=r.cost_usd, tags=tags, text=_text)
 
 
 def _text(value: str | None) -> str | None:

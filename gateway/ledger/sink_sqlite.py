@@ -16,19 +16,13 @@ import sqlite3
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-from gateway.ledger.codec import utc
+from gateway.ledger.codec import COLUMNS, row_values, utc
 from gateway.ledger.database import Database
 from gateway.ledger.record import SpendRecord
 from gateway.ledger.sink import DatabaseUnavailable
 
-_COLUMNS = (
-    "created_at, request_id, team, key_id, endpoint, requested_model, policy, provider, "
-    "deployment, upstream_model, stream, status_code, error_type, attempts, prompt_tokens, "
-    "completion_tokens, cached_tokens, reasoning_tokens, cache_write_tokens, cost_usd, ttft_ms, "
-    "latency_ms, tags"
-)
 _INSERT = (
-    f"INSERT INTO spend_log ({_COLUMNS}) VALUES ({', '.join('?' * 23)}) "
+    f"INSERT INTO spend_log ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))}) "
     "ON CONFLICT (request_id, created_at) DO NOTHING"
 )
 _PRAGMAS = (
@@ -89,29 +83,7 @@ class SqliteSink:
 
 
 def _values(r: SpendRecord) -> tuple[object, ...]:
-    """One row in _COLUMNS order, bound as SQLAlchemy's SQLite types bind them."""
-    return (
-        utc(r.created_at).replace(tzinfo=None).isoformat(" ", "microseconds"),
-        r.request_id,
-        r.team,
-        r.key_id,
-        r.endpoint,
-        r.requested_model,
-        r.policy,
-        r.provider,
-        r.deployment,
-        r.upstream_model,
-        r.stream,
-        r.status_code,
-        r.error_type,
-        r.attempts,
-        r.prompt_tokens,
-        r.completion_tokens,
-        r.cached_tokens,
-        r.reasoning_tokens,
-        r.cache_write_tokens,
-        None if r.cost_usd is None else str(r.cost_usd),
-        r.ttft_ms,
-        r.latency_ms,
-        json.dumps(dict(r.tags)),
-    )
+    """One row, bound as SQLAlchemy's SQLite types bind them."""
+    created = utc(r.created_at).replace(tzinfo=None).isoformat(" ", "microseconds")
+    cost = None if r.cost_usd is None else str(r.cost_usd)
+    return row_values(r, created=created, cost=cost, tags=json.dumps(dict(r.tags)))
