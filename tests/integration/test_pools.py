@@ -12,12 +12,15 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
+import pytest
 
 from bench import pools
 from gateway.app import create_app
 from gateway.embedded import serve_in_loop
 from gateway.sim import SimVendor, run_sim
 from tests.factories import gateway_settings
+
+pytestmark = pytest.mark.usefixtures("steady_gc")  # latencies are asserted
 
 LADDER = [0.1, 0.5, 2.0, 3.0]
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import orjson
+import pytest
 from sqlalchemy import select
 
 from gateway.ledger.database import create_engine, parse_database_url
@@ -20,6 +21,8 @@ from gateway.ledger.models import spend_log
 from gateway.sim import VendorSpec
 from tests.conftest import FleetFactory, postgres_schema
 from tests.gateway_procs import GATEWAY
+
+pytestmark = pytest.mark.usefixtures("steady_gc")  # latencies are asserted
 
 # Plain requests: a (cheaper, slow) or b (fast). Tool calls: c (cheaper, slow) or d (fast).
 # Prices are close, so that the router's 2 % exploration moves the cost by little.
